@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* Archives: gzip-compressed tar, written as pull streams and extracted
+ * safely. The one module that touches the archive format, used by both the
+ * client side (uploads, download_workspace) and the local backend. */
+#ifndef NOX_ARCHIVE_H
+#define NOX_ARCHIVE_H
+
+#include <noxrunner/noxrunner.h>
+#include <sys/types.h>
+
+#include "stream.h"
+
+/* ---- writing ---- */
+
+/* A tar.gz source over in-memory files. @p files (and the data they point
+ * to) are borrowed and must outlive the source. Paths are checked first:
+ * empty, absolute, "..", or NUL-containing paths give NOX_E_INVALID naming
+ * the path. @p gzip_level 1-9 (0 means 1). */
+int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level,
+                        nox_source **ret_src, nox_error *err) NOX_HIDDEN;
+
+/* A tar.gz source over the tree at @p fd (a directory or a regular file,
+ * opened by the caller; the source takes ownership of @p fd). For a
+ * directory, member names are relative to it ("a.txt", "sub/b.txt"); for a
+ * regular file, one member named @p file_name. Walks with openat/O_NOFOLLOW
+ * one directory at a time, sorted by name; links are stored as links, hard
+ * links as hard links, devices/fifos/sockets skipped. File data is read as
+ * the consumer pulls, so memory does not grow with the tree. */
+int nox__tar_from_fd(int fd, const char *file_name, int gzip_level, nox_source **ret_src,
+                     nox_error *err) NOX_HIDDEN;
+
+/* ---- extracting ---- */
+
+typedef struct nox_extract_opts {
+    /* Limits (0 fields mean the documented defaults). */
+    nox_extract_limits limits;
+    /* When true, every created entry is owned by uid:gid (lchown), as when
+     * root extracts for a sandbox user. */
+    bool chown;
+    uid_t uid;
+    gid_t gid;
+    /* Directory (on the same file system as the destination) in which a
+     * private staging directory is made; -1 to make it inside the
+     * destination itself as a hidden ".nox-extract-XXXXXX". */
+    int staging_parent_fd;
+} nox_extract_opts;
+
+typedef struct nox_extract_stats {
+    uint64_t entries;
+    uint64_t files;
+    uint64_t bytes;
+} nox_extract_stats;
+
+/* Extracts the tar.gz read from @p src into the directory @p dest_fd.
+ *
+ * All entries go first into a staging directory; only when the whole archive
+ * has been read and checked are they moved into place, one rename per entry
+ * (directories merged), so a refused or broken archive changes nothing in
+ * the destination. Refused with NOX_E_ARCHIVE, naming the entry: absolute
+ * names, ".." components, symlinks whose target is absolute or leads out of
+ * the destination, hard links to anything but an earlier regular file of the
+ * archive, devices, fifos and sockets, anything that would be created
+ * through a symlink; NOX_E_LIMIT for entries over the count, size or path
+ * limits; NOX_E_ARCHIVE for data that is not gzip, not tar, or truncated.
+ * Merging never follows a symlink already in the destination: it replaces
+ * it. Permissions (setuid/setgid stripped) and mtimes are kept. */
+int nox__extract(nox_source *src, int dest_fd, const nox_extract_opts *opts,
+                 nox_extract_stats *ret_stats, nox_error *err) NOX_HIDDEN;
+
+/* Default limits filled into 0 fields. */
+void nox__extract_limits_fill(nox_extract_limits *l) NOX_HIDDEN;
+
+#endif

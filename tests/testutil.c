@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *nox_test_strf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) < 0)
+        abort();
+    va_end(ap);
+    return s;
+}
+
+static const char *tmp_base(void)
+{
+    const char *t = getenv("TMPDIR");
+    return t && *t ? t : "/tmp";
+}
+
+char *nox_test_mkdtemp(const char *tag)
+{
+    char *tmpl = nox_test_strf("%s/noxtest-%s-XXXXXX", tmp_base(), tag);
+    if (!mkdtemp(tmpl))
+        abort();
+    return tmpl;
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP || flag == FTW_D) {
+        chmod(path, 0700);
+        return rmdir(path) < 0 && errno != ENOENT ? 0 : 0;
+    }
+    unlink(path);
+    return 0;
+}
+
+void nox_test_rmtree(const char *path)
+{
+    if (!path)
+        return;
+    /* Refuse to remove anything that is not one of our temporary trees. */
+    if (!strstr(path, "/noxtest-"))
+        abort();
+    /* Directories a test made unreadable must be opened up first. */
+    nftw(path, rm_cb, 64, FTW_DEPTH | FTW_PHYS);
+    rmdir(path);
+}
+
+static void mkparents(const char *path)
+{
+    char *p = strdup(path);
+    for (char *s = p + 1; *s; s++) {
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(p, 0755);
+            *s = '/';
+        }
+    }
+    free(p);
+}
+
+void nox_test_write_file(const char *path, const void *data, size_t len)
+{
+    mkparents(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        abort();
+    const char *c = data;
+    while (len) {
+        ssize_t w = write(fd, c, len);
+        if (w <= 0)
+            abort();
+        c += w;
+        len -= (size_t)w;
+    }
+    close(fd);
+}
+
+char *nox_test_read_file(const char *path, size_t *ret_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            buf = realloc(buf, cap + 1);
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    if (ret_len)
+        *ret_len = len;
+    return buf;
+}
+
+bool nox_test_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
