@@ -29,13 +29,6 @@ int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b, n
     return nox__error_set(err, NOX_E_UNSUPPORTED, "http backend: bring-up placeholder");
 }
 
-/* ==== quantity (src/quantity.c) ==== */
-
-int nox_parse_quantity(const char *text, uint64_t *ret_milli, nox_error *err)
-{
-    return nox__error_set(err, NOX_E_UNSUPPORTED, "bring-up placeholder");
-}
-
 /* ==== archive (src/archive.c) ==== */
 
 void nox__extract_limits_fill(nox_extract_limits *l)

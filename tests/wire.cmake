@@ -1,0 +1,1 @@
+nox_unit_test(test_quantity)
