@@ -16,8 +16,8 @@
  * to) are borrowed and must outlive the source. Paths are checked first:
  * empty, absolute, "..", or NUL-containing paths give NOX_E_INVALID naming
  * the path. @p gzip_level 1-9 (0 means 1). */
-int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level,
-                        nox_source **ret_src, nox_error *err) NOX_HIDDEN;
+int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level, nox_source **ret_src,
+                        nox_error *err) NOX_HIDDEN;
 
 /* A tar.gz source over the tree at @p fd (a directory or a regular file,
  * opened by the caller; the source takes ownership of @p fd). For a

@@ -67,8 +67,7 @@ nox_sandbox *nox__sandbox_new(void) NOX_HIDDEN;
 /* Releases the members of @p sb but not @p sb itself. */
 void nox__sandbox_clear(nox_sandbox *sb) NOX_HIDDEN;
 /* Appends a limit to @p sb (strings copied; NULL allowed). */
-int nox__sandbox_add_limit(nox_sandbox *sb, const char *name, const char *requested,
-                           uint64_t value, bool enforced, const char *mechanism,
-                           const char *reason) NOX_HIDDEN;
+int nox__sandbox_add_limit(nox_sandbox *sb, const char *name, const char *requested, uint64_t value,
+                           bool enforced, const char *mechanism, const char *reason) NOX_HIDDEN;
 
 #endif

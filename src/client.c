@@ -10,12 +10,12 @@
 #include "backend.h"
 #include "error.h"
 
-#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_TIMEOUT_MS         30000
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
-#define DEFAULT_MAX_RESPONSE (64ull << 20)
-#define DEFAULT_MAX_OUTPUT (1ull << 20)
-#define DEFAULT_TTL 900
-#define DEFAULT_EXEC_TIMEOUT 30
+#define DEFAULT_MAX_RESPONSE       (64ull << 20)
+#define DEFAULT_MAX_OUTPUT         (1ull << 20)
+#define DEFAULT_TTL                900
+#define DEFAULT_EXEC_TIMEOUT       30
 
 struct nox_client {
     nox_client_options opts; /* strings below are owned copies */
@@ -88,12 +88,14 @@ static int dup_opt(char **dst, const char **field, nox_error *err)
 int nox_client_new(const nox_client_options *opts, nox_client **ret_client, nox_error *err)
 {
     if (!opts || !ret_client)
-        return nox__error_set(err, NOX_E_INVALID, "nox_client_new: options and result are required");
+        return nox__error_set(err, NOX_E_INVALID,
+                              "nox_client_new: options and result are required");
     bool http = opts->base_url && *opts->base_url;
     if (!http && !opts->local)
-        return nox__error_set(err, NOX_E_INVALID,
-                              "no backend chosen: set base_url for an http backend "
-                              "(e.g. http://127.0.0.1:8080) or local for sandboxes on this machine");
+        return nox__error_set(
+            err, NOX_E_INVALID,
+            "no backend chosen: set base_url for an http backend "
+            "(e.g. http://127.0.0.1:8080) or local for sandboxes on this machine");
     if (http && opts->local)
         return nox__error_set(err, NOX_E_INVALID,
                               "two backends chosen: set either base_url or local, not both");
@@ -214,8 +216,8 @@ static int check_quantity_field(const char *value, const char *field, nox_error 
     return 0;
 }
 
-int nox_create(nox_client *c, const char *id, const nox_create_options *opts,
-               nox_sandbox **ret_sb, nox_error *err)
+int nox_create(nox_client *c, const char *id, const nox_create_options *opts, nox_sandbox **ret_sb,
+               nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -312,8 +314,8 @@ static int upload_source(nox_client *c, const char *id, nox_source *archive, con
     if (dest && !*dest)
         return nox__error_set(err, NOX_E_INVALID, "dest must not be empty");
     if (c->progress) {
-        nox_source *wrapped = nox__source_with_progress(src, c->progress, c->progress_userdata,
-                                                        total);
+        nox_source *wrapped =
+            nox__source_with_progress(src, c->progress, c->progress_userdata, total);
         if (!wrapped)
             return nox__error_oom(err);
         src = wrapped;
@@ -369,8 +371,8 @@ int nox_upload_stream(nox_client *c, const char *id, nox_read_fn read, void *use
     return upload_source(c, id, src, dest, 0, err);
 }
 
-static int open_download(nox_client *c, const char *id, const char *src_path,
-                         nox_source **ret_src, nox_error *err)
+static int open_download(nox_client *c, const char *id, const char *src_path, nox_source **ret_src,
+                         nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -413,8 +415,8 @@ int nox_download(nox_client *c, const char *id, const char *src_path, void **ret
     return 0;
 }
 
-int nox_download_open(nox_client *c, const char *id, const char *src_path,
-                      nox_stream **ret_stream, nox_error *err)
+int nox_download_open(nox_client *c, const char *id, const char *src_path, nox_stream **ret_stream,
+                      nox_error *err)
 {
     if (!ret_stream)
         return nox__error_set(err, NOX_E_INVALID, "download needs a result pointer");
@@ -504,8 +506,7 @@ static void sleep_ms(long ms)
         ;
 }
 
-int nox_wait_ready(nox_client *c, const char *id, long timeout_ms, long interval_ms,
-                   nox_error *err)
+int nox_wait_ready(nox_client *c, const char *id, long timeout_ms, long interval_ms, nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)

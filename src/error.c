@@ -3,7 +3,6 @@
 
 #include <stdarg.h>
 
-
 /* A message used when even formatting the real one failed for lack of
  * memory; never freed. */
 static char oom_message[] = "out of memory";

@@ -19,9 +19,8 @@ int nox__check_session_id(const char *id, nox_error *err)
     if (n == 0)
         return nox__error_set(err, NOX_E_INVALID, "session id is empty");
     if (n > NOX_SESSION_ID_MAX)
-        return nox__error_set(err, NOX_E_INVALID,
-                              "session id is %zu bytes long; the limit is %d", n,
-                              NOX_SESSION_ID_MAX);
+        return nox__error_set(err, NOX_E_INVALID, "session id is %zu bytes long; the limit is %d",
+                              n, NOX_SESSION_ID_MAX);
     if (id[0] == '.')
         return nox__error_set(err, NOX_E_INVALID,
                               "invalid session id `%s`: it must not start with '.'", id);
@@ -56,8 +55,8 @@ int nox__workspace_relpath(const char *path, const char *what, char **ret_rel, n
     if (path[0] == '/') {
         size_t rl = sizeof root - 1;
         if (strncmp(path, root, rl) != 0 || (path[rl] != '\0' && path[rl] != '/'))
-            return nox__error_set(err, NOX_E_INVALID,
-                                  "%s `%s` is outside the sandbox's /workspace", what, path);
+            return nox__error_set(err, NOX_E_INVALID, "%s `%s` is outside the sandbox's /workspace",
+                                  what, path);
         rest = path + rl;
     } else {
         rest = path;

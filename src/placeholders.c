@@ -4,24 +4,6 @@
 #include "error.h"
 #include "archive.h"
 
-/* ==== local backend (src/local/) ==== */
-
-void nox__local_limits_fill(nox_local_limits *l)
-{
-    (void)l;
-}
-
-int nox__local_backend_new(const nox_client_options *opts, nox_backend **ret_b, nox_error *err)
-{
-    return nox__error_set(err, NOX_E_UNSUPPORTED, "local backend: bring-up placeholder");
-}
-
-int nox_preflight(const nox_client_options *opts, nox_preflight_report **ret_report,
-                  nox_error *err)
-{
-    return nox__error_set(err, NOX_E_UNSUPPORTED, "bring-up placeholder");
-}
-
 /* ==== http backend (src/http/) ==== */
 
 int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b, nox_error *err)
@@ -36,8 +18,8 @@ void nox__extract_limits_fill(nox_extract_limits *l)
     (void)l;
 }
 
-int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level,
-                        nox_source **ret_src, nox_error *err)
+int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level, nox_source **ret_src,
+                        nox_error *err)
 {
     return nox__error_set(err, NOX_E_UNSUPPORTED, "bring-up placeholder");
 }

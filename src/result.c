@@ -65,9 +65,8 @@ void nox_sandbox_list_free(nox_sandbox_list *list)
     free(list);
 }
 
-int nox__sandbox_add_limit(nox_sandbox *sb, const char *name, const char *requested,
-                           uint64_t value, bool enforced, const char *mechanism,
-                           const char *reason)
+int nox__sandbox_add_limit(nox_sandbox *sb, const char *name, const char *requested, uint64_t value,
+                           bool enforced, const char *mechanism, const char *reason)
 {
     nox_limit_info *l = realloc(sb->limits, (sb->n_limits + 1) * sizeof *l);
     if (!l)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "util.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -192,4 +193,41 @@ int nox__read_file_at(int dirfd, const char *path, size_t max, char **ret_data, 
     if (ret_len)
         *ret_len = len;
     return 0;
+}
+
+static uint64_t usage_at(int dirfd, uint64_t stop_at, uint64_t sum, int depth)
+{
+    if (depth > 256)
+        return sum;
+    int fd = dup(dirfd);
+    if (fd < 0)
+        return sum;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return sum;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) && sum <= stop_at) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        sum += (uint64_t)st.st_blocks * 512;
+        if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                sum = usage_at(sub, stop_at, sum, depth + 1);
+                close(sub);
+            }
+        }
+    }
+    closedir(d);
+    return sum;
+}
+
+uint64_t nox__tree_usage(int dirfd, uint64_t stop_at)
+{
+    return usage_at(dirfd, stop_at, 0, 0);
 }

@@ -14,14 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define NOX_HIDDEN __attribute__((visibility("hidden")))
-#define NOX_UNUSED __attribute__((unused))
+#define NOX_HIDDEN       __attribute__((visibility("hidden")))
+#define NOX_UNUSED       __attribute__((unused))
 #define NOX_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define NOX_NORETURN __attribute__((noreturn))
+#define NOX_NORETURN     __attribute__((noreturn))
 
 #define NOX_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define NOX_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define NOX_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define NOX_MIN(a, b)     ((a) < (b) ? (a) : (b))
+#define NOX_MAX(a, b)     ((a) > (b) ? (a) : (b))
 
 /* ---- cleanup attributes (systemd/crun style) ---- */
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -55,10 +55,10 @@ static inline void nox__strvfreep(char ***v)
     }
 }
 
-#define _cleanup_free_ _cleanup_(nox__freep)
-#define _cleanup_close_ _cleanup_(nox__closep)
+#define _cleanup_free_   _cleanup_(nox__freep)
+#define _cleanup_close_  _cleanup_(nox__closep)
 #define _cleanup_fclose_ _cleanup_(nox__fclosep)
-#define _cleanup_strv_ _cleanup_(nox__strvfreep)
+#define _cleanup_strv_   _cleanup_(nox__strvfreep)
 
 /* Hands ownership on: returns the pointer and leaves NULL behind, so the
  * cleanup attribute of the source does nothing. */
@@ -114,7 +114,10 @@ typedef struct nox_buf {
     size_t cap;
 } nox_buf;
 
-#define NOX_BUF_INIT { NULL, 0, 0 }
+#define NOX_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* Appends @p n bytes; -1 with errno ENOMEM on failure. */
 int nox__buf_append(nox_buf *b, const void *p, size_t n);
@@ -146,5 +149,9 @@ ssize_t nox__read_full(int fd, void *p, size_t n);
 /* Reads a whole file below @p dirfd into memory, refusing files over
  * @p max bytes (errno EFBIG). NUL-terminates. */
 int nox__read_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len);
+
+/* Bytes used (st_blocks) by the tree below directory @p dirfd, never
+ * following links; stops counting once past @p stop_at. */
+uint64_t nox__tree_usage(int dirfd, uint64_t stop_at);
 
 #endif /* NOX_UTIL_H */

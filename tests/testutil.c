@@ -118,3 +118,61 @@ bool nox_test_exists(const char *path)
     struct stat st;
     return lstat(path, &st) == 0;
 }
+
+nox_client *nox_test_local_client_at(const char *state)
+{
+    nox_client_options o;
+    nox_client_options_init(&o);
+    o.local = true;
+    o.state_dir = state;
+    nox_error *err = nox_error_new();
+    nox_client *c = NULL;
+    int r = nox_client_new(&o, &c, err);
+    if (r != 0)
+        fail_msg("nox_client_new: %s", nox_error_message(err));
+    nox_error_free(err);
+    return c;
+}
+
+nox_client *nox_test_local_client(char **ret_state)
+{
+    char *state = nox_test_mkdtemp("state");
+    nox_client *c = nox_test_local_client_at(state);
+    if (ret_state)
+        *ret_state = state;
+    else
+        free(state);
+    return c;
+}
+
+bool nox_test_isolation_available(void)
+{
+    nox_preflight_report *rep = NULL;
+    if (nox_preflight(NULL, &rep, NULL) != 0)
+        return false;
+    bool ok = rep->isolation_available;
+    if (!ok)
+        for (size_t i = 0; i < rep->n_checks; i++)
+            if (rep->checks[i].required && !rep->checks[i].ok)
+                fprintf(stderr, "isolation unavailable: %s: %s\n", rep->checks[i].name,
+                        rep->checks[i].detail);
+    nox_preflight_free(rep);
+    return ok;
+}
+
+nox_exec_result *nox_test_exec(nox_client *c, const char *id, const char *const *argv)
+{
+    nox_error *err = nox_error_new();
+    nox_exec_result *res = NULL;
+    int r = nox_exec(c, id, argv, NULL, &res, err);
+    if (r != 0)
+        fail_msg("exec %s in %s: %s", argv[0], id, nox_error_message(err));
+    nox_error_free(err);
+    return res;
+}
+
+nox_exec_result *nox_test_sh(nox_client *c, const char *id, const char *script)
+{
+    const char *argv[] = { "sh", "-c", script, NULL };
+    return nox_test_exec(c, id, argv);
+}

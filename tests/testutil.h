@@ -27,7 +27,7 @@ bool nox_test_exists(const char *path);
 /* Formats into a new string (aborts on failure). */
 char *nox_test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "skipped, because ..." and calls cmocka's skip(). */
-#define nox_test_skip(...)                                                                        \
+#define nox_test_skip(...)                                                                         \
     do {                                                                                           \
         fprintf(stderr, "skipped, because ");                                                      \
         fprintf(stderr, __VA_ARGS__);                                                              \
@@ -36,3 +36,25 @@ char *nox_test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
     } while (0)
 
 #endif
+
+#include <noxrunner/noxrunner.h>
+
+/* A local client on a fresh state directory (returned in *ret_state when
+ * non-NULL; the caller removes it). Fails the test on error. */
+nox_client *nox_test_local_client(char **ret_state);
+/* A local client on an existing state directory. */
+nox_client *nox_test_local_client_at(const char *state);
+/* True when this host can run isolated sandboxes; prints why not. */
+bool nox_test_isolation_available(void);
+/* Runs argv in sandbox @p id with the default options; fails the test when
+ * the call itself fails. */
+nox_exec_result *nox_test_exec(nox_client *c, const char *id, const char *const *argv);
+/* Runs `sh -c script`. */
+nox_exec_result *nox_test_sh(nox_client *c, const char *id, const char *script);
+/* Asserts a call succeeded, printing the error's message when not. */
+#define nox_assert_ok(expr, err)                                                                   \
+    do {                                                                                           \
+        int nox_r_ = (expr);                                                                       \
+        if (nox_r_ != 0)                                                                           \
+            fail_msg("%s failed: %d (%s)", #expr, nox_r_, nox_error_message(err));                 \
+    } while (0)

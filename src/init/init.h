@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* nox-init: the helper program behind every local sandbox.
+ *
+ * "nox-init launch" is spawned by libnoxrunner (posix_spawn, so the
+ * library's process never forks). The launcher joins the sandbox's cgroups,
+ * clones the holder into fresh user, mount, pid, network, ipc, uts and
+ * cgroup namespaces, writes its id maps when it is root, reports READY and
+ * exits. The holder is pid 1 of the sandbox: it builds the root file system,
+ * then serves exec requests on the control socket, reaps orphans, watches
+ * expiry and storage, and kills everything on SHUTDOWN or expiry.
+ *
+ * Each exec gets a supervisor, forked from the holder (a small process, so
+ * fork is cheap here), which is a child subreaper: everything the command
+ * starts stays below it while the command runs, so a timeout kills the whole
+ * tree and nothing else. */
+#ifndef NOX_INIT_H
+#define NOX_INIT_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "../local/proto.h"
+#include "../util.h"
+
+/* The uid and gid commands have inside a sandbox. */
+#define NOX_SANDBOX_UID 1000
+#define NOX_SANDBOX_GID 1000
+
+#define NOX_MAX_RLIMITS 8
+#define NOX_MAX_CGROUPS 8
+
+struct nox_rlimit_cfg {
+    int resource;
+    struct rlimit lim;
+};
+
+typedef struct nox_init_cfg {
+    uint32_t flags;
+    uid_t host_uid;
+    gid_t host_gid;
+    uid_t owner_uid;
+    char *hostname;
+    char *id;
+    char *workspace; /* host path */
+    uint64_t tmp_bytes;
+    uint64_t shm_bytes;
+    uint64_t storage_bytes;
+    uint64_t max_request;
+    struct nox_rlimit_cfg rlimits[NOX_MAX_RLIMITS];
+    size_t n_rlimits;
+    char *cgroups[NOX_MAX_CGROUPS];
+    size_t n_cgroups;
+} nox_init_cfg;
+
+/* The compiled seccomp program applied to every command (empty when
+ * running unisolated without seccomp). */
+typedef struct nox_filter {
+    void *prog; /* struct sock_filter[] */
+    unsigned short len;
+} nox_filter;
+
+/* Error reporting before the holder is up: formats a message into @p msg
+ * (size NOX_MSG_MAX) and returns -1. */
+#define NOX_MSG_MAX 512
+int nox__init_fail(char *msg, int errnum, const char *fmt, ...) NOX_PRINTF(3, 4) NOX_HIDDEN;
+
+int nox__launch_main(void) NOX_HIDDEN;
+int nox__probe_main(int argc, char **argv) NOX_HIDDEN;
+
+/* Holder: @p ready_fd gets one status record when setup finished (0 bytes
+ * of message means ready). Never returns. */
+NOX_NORETURN void nox__holder_main(const nox_init_cfg *cfg, int ready_fd) NOX_HIDDEN;
+
+/* Builds the sandbox's root file system in the current (new) mount
+ * namespace and pivots into it. */
+int nox__rootfs_setup(const nox_init_cfg *cfg, char *msg) NOX_HIDDEN;
+/* Brings up the loopback interface of the current network namespace. */
+int nox__loopback_up(char *msg) NOX_HIDDEN;
+
+/* Compiles the seccomp policy for commands. */
+int nox__seccomp_build(nox_filter *f, char *msg) NOX_HIDDEN;
+
+/* Supervisor of one exec (in a child of the holder). Never returns. */
+NOX_NORETURN void nox__supervise(const nox_init_cfg *cfg, const nox_filter *filter, int conn,
+                                 const char *payload, size_t len, int out_fd,
+                                 int err_fd) NOX_HIDDEN;
+
+/* SIGKILLs every process below the caller (a subreaper) and reaps them. */
+void nox__kill_descendants(void) NOX_HIDDEN;
+
+/* Signals the holder and supervisors handle through signalfd. */
+void nox__block_signals(sigset_t *ret_old) NOX_HIDDEN;
+
+#endif

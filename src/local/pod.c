@@ -1,0 +1,640 @@
+/* SPDX-License-Identifier: MIT */
+/* The library's side of a sandbox's holder: starting it (through
+ * nox-init, spawned with posix_spawn so the caller's process never forks),
+ * running commands through it, and stopping it. */
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "local.h"
+
+#define LAUNCH_TIMEOUT_MS 30000
+#define STOP_TIMEOUT_MS   10000
+/* How long past its own timeout an exec may take before the library stops
+ * waiting for the holder's answer (the holder enforces the real timeout;
+ * this only guards against a holder that hangs). */
+#define EXEC_GRACE_MS 15000
+#define READ_CHUNK    65536
+
+extern char **environ;
+
+int nox__find_init(const char *opt, char **ret_path, nox_error *err)
+{
+    const char *candidates[4];
+    size_t n = 0;
+    if (opt && *opt)
+        candidates[n++] = opt;
+    const char *env = getenv("NOXRUNNER_INIT");
+    if (!n && env && *env)
+        candidates[n++] = env;
+    if (!n) {
+        candidates[n++] = NOX_INIT_INSTALL_PATH;
+        candidates[n++] = NOX_INIT_BUILD_PATH;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (access(candidates[i], X_OK) == 0) {
+            *ret_path = strdup(candidates[i]);
+            return *ret_path ? 0 : nox__error_oom(err);
+        }
+    }
+    return nox__error_set(err, NOX_E_ISOLATION,
+                          "the sandbox helper nox-init was not found (looked for `%s`%s%s); "
+                          "install NoxRunner or set NOXRUNNER_INIT to its path",
+                          candidates[0], n > 1 ? " and `" : "", n > 1 ? candidates[1] : "");
+}
+
+/* Unix socket paths are limited to 108 bytes; going through the sandbox
+ * directory's descriptor keeps the path short whatever the state
+ * directory is called. */
+static void ctl_path(int sbfd, struct sockaddr_un *sa, socklen_t *len)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sun_family = AF_UNIX;
+    int n = snprintf(sa->sun_path, sizeof sa->sun_path, "/proc/self/fd/%d/ctl.sock", sbfd);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
+}
+
+int nox__pod_connect(int sbfd)
+{
+    int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return -errno;
+    struct sockaddr_un sa;
+    socklen_t len;
+    ctl_path(sbfd, &sa, &len);
+    while (connect(s, (struct sockaddr *)&sa, len) < 0) {
+        if (errno == EINTR)
+            continue;
+        int e = errno;
+        close(s);
+        return -e;
+    }
+    return s;
+}
+
+/* Is the holder there at all (after an exec lost its supervisor)? */
+static int holder_alive(int sbfd)
+{
+    int s = nox__pod_connect(sbfd);
+    if (s < 0)
+        return s;
+    close(s);
+    return 0;
+}
+
+int nox__pod_ping(int sbfd, struct nox_holder_status *ret_st)
+{
+    _cleanup_close_ int s = nox__pod_connect(sbfd);
+    if (s < 0)
+        return NOX_E_NOT_READY;
+    if (nox__proto_send(s, NOX_OP_PING, NULL, 0, NULL, 0) < 0)
+        return NOX_E_NOT_READY;
+    _cleanup_buf_ nox_buf b = NOX_BUF_INIT;
+    uint16_t op;
+    if (nox__proto_recv(s, &op, &b, 4096, NULL, NULL, 0, 5000) < 0 || op != NOX_OP_PONG ||
+        b.len != sizeof *ret_st)
+        return NOX_E_NOT_READY;
+    memcpy(ret_st, b.data, sizeof *ret_st);
+    return 0;
+}
+
+/* ---- starting the holder ---- */
+
+static int build_config(nox_local *l, const char *id, int sbfd, const nox_meta *m, nox_buf *b,
+                        nox_error *err)
+{
+    const nox_local_limits *lim = &l->base.opts->limits;
+    uint32_t flags = 0;
+    if (m->isolated)
+        flags |= NOX_CFGF_ISOLATED;
+    if (l->privileged)
+        flags |= NOX_CFGF_PRIVILEGED;
+    _cleanup_free_ char *ws = nox__asprintf("%s/sandboxes/%s/workspace", l->state_dir, id);
+    _cleanup_free_ char *host = nox__asprintf("%s%s", NOX_POD_NAME_PREFIX, id);
+    if (!ws || !host)
+        return nox__error_oom(err);
+    /* Host names are at most 64 bytes. */
+    if (strlen(host) > 63)
+        host[63] = '\0';
+    int r = 0;
+    r |= nox__tlv_put_u32(b, NOX_CFG_FLAGS, flags);
+    r |= nox__tlv_put_u32(b, NOX_CFG_HOST_UID, m->host_uid);
+    r |= nox__tlv_put_u32(b, NOX_CFG_HOST_GID, m->host_gid);
+    r |= nox__tlv_put_str(b, NOX_CFG_HOSTNAME, host);
+    r |= nox__tlv_put_str(b, NOX_CFG_ID, id);
+    r |= nox__tlv_put_str(b, NOX_CFG_WORKSPACE, ws);
+    r |= nox__tlv_put_u64(b, NOX_CFG_TMP_BYTES, lim->tmp_bytes);
+    r |= nox__tlv_put_u64(b, NOX_CFG_SHM_BYTES, NOX_MIN(lim->tmp_bytes, m->memory_bytes));
+    r |= nox__tlv_put_u64(b, NOX_CFG_STORAGE_BYTES, m->storage_bytes);
+    r |= nox__tlv_put_u64(b, NOX_CFG_MAX_REQUEST, lim->max_request_bytes);
+    for (size_t i = 0; i < m->n_cgroup_dirs; i++)
+        r |= nox__tlv_put_str(b, NOX_CFG_CGROUP, m->cgroup_dirs[i]);
+    /* rlimits: the floor under the cgroup limits, and the only limits
+     * where cgroups are not available. */
+    bool have_mem_cg = false;
+    if (m->report)
+        for (size_t i = 0; i < m->report->n_limits; i++) {
+            const nox_limit_info *li = &m->report->limits[i];
+            if (li->enforced && li->mechanism && nox__startswith(li->mechanism, "cgroup")) {
+                if (strcmp(li->name, "memory") == 0)
+                    have_mem_cg = true;
+            }
+        }
+    struct rl_rec {
+        uint32_t res;
+        uint64_t soft, hard;
+    } rl[6];
+    size_t n = 0;
+    rl[n++] = (struct rl_rec){ RLIMIT_NOFILE, lim->max_open_files, lim->max_open_files };
+    rl[n++] = (struct rl_rec){ RLIMIT_FSIZE, m->storage_bytes, m->storage_bytes };
+    rl[n++] = (struct rl_rec){ RLIMIT_CORE, 0, 0 };
+    /* In a user namespace (kernel 5.14+) RLIMIT_NPROC counts the
+     * namespace's processes, so it is a per-sandbox fork-bomb floor even
+     * when the pids cgroup is missing. Unisolated, it counts all of the
+     * caller's processes and would be wrong, so it is set only when
+     * isolated. */
+    if (m->isolated)
+        rl[n++] = (struct rl_rec){ RLIMIT_NPROC, lim->max_pids, lim->max_pids };
+    if (!have_mem_cg)
+        rl[n++] = (struct rl_rec){ RLIMIT_DATA, m->memory_bytes, m->memory_bytes };
+    for (size_t i = 0; i < n; i++) {
+        char rec[20];
+        memcpy(rec, &rl[i].res, 4);
+        memcpy(rec + 4, &rl[i].soft, 8);
+        memcpy(rec + 12, &rl[i].hard, 8);
+        r |= nox__tlv_put(b, NOX_CFG_RLIMIT, rec, sizeof rec);
+    }
+    (void)sbfd;
+    return r ? nox__error_oom(err) : 0;
+}
+
+/* Moves @p fd above the range nox-init expects (3..6), so the dup2 file
+ * actions cannot clobber one another. */
+static int high_fd(int fd)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, 64);
+}
+
+static int spawn_init(nox_local *l, int status_fd, int listen_fd, int expires_fd, pid_t *ret_pid,
+                      nox_error *err)
+{
+    _cleanup_close_ int s = high_fd(status_fd), ls = high_fd(listen_fd), ex = high_fd(expires_fd);
+    if (s < 0 || ls < 0 || ex < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "prepare descriptors for nox-init");
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, s, NOX_FD_STATUS);
+    posix_spawn_file_actions_adddup2(&fa, ls, NOX_FD_LISTEN);
+    posix_spawn_file_actions_adddup2(&fa, ex, NOX_FD_EXPIRES);
+    /* A session of its own (no controlling terminal, no signals from the
+     * caller's terminal), default signal handling and an empty mask, as a
+     * daemon should start, whatever the caller's process had. */
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    char *argv[] = { (char *)"nox-init", (char *)"launch", NULL };
+    /* A minimal environment, plus the sanitizer settings of test builds. */
+    char *envp[8];
+    size_t ne = 0;
+    envp[ne++] = (char *)"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    static const char *const pass[] = { "ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS=" };
+    for (char **e = environ; e && *e && ne < NOX_ARRAY_SIZE(envp) - 1; e++)
+        for (size_t i = 0; i < NOX_ARRAY_SIZE(pass); i++)
+            if (nox__startswith(*e, pass[i]))
+                envp[ne++] = *e;
+    envp[ne] = NULL;
+    pid_t pid;
+    int r = posix_spawn(&pid, l->init_path, &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (r != 0)
+        return nox__error_errno(err, NOX_E_ISOLATION, r, "start `%s`", l->init_path);
+    *ret_pid = pid;
+    return 0;
+}
+
+static void reap_child(pid_t pid)
+{
+    /* Only our own child; a caller that ignores SIGCHLD gets ECHILD. */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+int nox__pod_start(nox_local *l, const char *id, int sbfd, nox_meta *m, nox_error *err)
+{
+    /* The control socket is bound and listening before the holder exists,
+     * so a connect never races its start: it waits in the backlog. */
+    _cleanup_close_ int ls = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (ls < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "socket");
+    unlinkat(sbfd, "ctl.sock", 0);
+    struct sockaddr_un sa;
+    socklen_t salen;
+    ctl_path(sbfd, &sa, &salen);
+    if (bind(ls, (struct sockaddr *)&sa, salen) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "bind the control socket of sandbox `%s`",
+                                id);
+    /* Only the owner of the state directory may talk to the holder. */
+    if (fchmodat(sbfd, "ctl.sock", 0600, 0) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "chmod the control socket of `%s`", id);
+    if (listen(ls, 256) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "listen on the control socket");
+    _cleanup_close_ int ex = openat(sbfd, "expires", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (ex < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "open the expiry of sandbox `%s`", id);
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "socketpair");
+    _cleanup_close_ int mine = sp[0];
+    _cleanup_close_ int theirs = sp[1];
+    _cleanup_buf_ nox_buf cfg = NOX_BUF_INIT;
+    int r = build_config(l, id, sbfd, m, &cfg, err);
+    if (r < 0)
+        return r;
+    pid_t pid = -1;
+    r = spawn_init(l, theirs, ls, ex, &pid, err);
+    if (r < 0)
+        return r;
+    close(steal_fd(&theirs));
+    r = nox__proto_send(mine, NOX_OP_CONFIG, cfg.data, cfg.len, NULL, 0);
+    _cleanup_buf_ nox_buf ans = NOX_BUF_INIT;
+    uint16_t op = 0;
+    if (r == 0)
+        r = nox__proto_recv(mine, &op, &ans, 65536, NULL, NULL, 0, LAUNCH_TIMEOUT_MS);
+    if (r < 0) {
+        kill(pid, SIGKILL);
+        reap_child(pid);
+        return nox__error_errno(err, NOX_E_ISOLATION, -r,
+                                "start the holder of sandbox `%s` (nox-init gave no answer)", id);
+    }
+    reap_child(pid);
+    if (op == NOX_OP_FAIL) {
+        int code = m->isolated ? NOX_E_ISOLATION : NOX_E_EXEC;
+        return nox__error_set(err, code, "start sandbox `%s`: %.*s", id, (int)ans.len,
+                              ans.data ? ans.data : "");
+    }
+    if (op != NOX_OP_READY || ans.len != 2 * sizeof(uint64_t))
+        return nox__error_set(err, NOX_E_INTERNAL, "start sandbox `%s`: unexpected answer %u", id,
+                              (unsigned)op);
+    uint64_t ready[2];
+    memcpy(ready, ans.data, sizeof ready);
+    m->holder_pid = (int64_t)ready[0];
+    m->holder_start = ready[1];
+    return 0;
+}
+
+/* ---- stopping it ---- */
+
+static uint64_t starttime_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    _cleanup_free_ char *data = NULL;
+    if (nox__read_file_at(AT_FDCWD, path, 4096, &data, NULL) < 0)
+        return 0;
+    char *p = strrchr(data, ')');
+    if (!p)
+        return 0;
+    int field = 2;
+    for (p++; *p && field < 21; p++)
+        if (*p == ' ')
+            field++;
+    return strtoull(p, NULL, 10);
+}
+
+void nox__pod_stop(int sbfd, const nox_meta *m)
+{
+    int s = nox__pod_connect(sbfd);
+    if (s >= 0) {
+        if (nox__proto_send(s, NOX_OP_SHUTDOWN, NULL, 0, NULL, 0) == 0) {
+            /* BYE comes after the holder killed and reaped everything. */
+            _cleanup_buf_ nox_buf b = NOX_BUF_INIT;
+            uint16_t op;
+            nox__proto_recv(s, &op, &b, 64, NULL, NULL, 0, STOP_TIMEOUT_MS);
+        }
+        close(s);
+    }
+    /* Whatever happened above, make sure the recorded holder is gone: it
+     * is pid 1 of the sandbox, and its death takes every process of the
+     * sandbox's pid namespace with it. The start time guards against a
+     * recycled pid. */
+    if (m && m->holder_pid > 1 && m->holder_start &&
+        starttime_of((pid_t)m->holder_pid) == m->holder_start) {
+        kill((pid_t)m->holder_pid, SIGKILL);
+        for (int i = 0; i < 400 && starttime_of((pid_t)m->holder_pid) == m->holder_start; i++) {
+            struct timespec ts = { 0, 5000000 };
+            nanosleep(&ts, NULL);
+        }
+    }
+    unlinkat(sbfd, "ctl.sock", 0);
+}
+
+/* ---- exec ---- */
+
+typedef struct capture {
+    int fd;
+    nox_buf buf;
+    uint64_t cap;
+    bool truncated;
+    bool eof;
+} capture;
+
+/* Reads what is there; returns false on end of file. */
+static void capture_read(capture *c)
+{
+    char scratch[READ_CHUNK];
+    for (;;) {
+        char *dst = scratch;
+        size_t room = sizeof scratch;
+        if (c->buf.len < c->cap) {
+            size_t want = (size_t)NOX_MIN((uint64_t)READ_CHUNK, c->cap - c->buf.len);
+            if (nox__buf_reserve(&c->buf, want) == 0) {
+                dst = c->buf.data + c->buf.len;
+                room = want;
+            }
+        }
+        ssize_t r = read(c->fd, dst, room);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                c->eof = true;
+            return;
+        }
+        if (r == 0) {
+            c->eof = true;
+            return;
+        }
+        if (dst == scratch) {
+            /* Past the cap: drained and dropped, so the command never
+             * blocks on a full pipe, and the result says so. */
+            c->truncated = true;
+        } else {
+            c->buf.len += (size_t)r;
+            c->buf.data[c->buf.len] = '\0';
+        }
+        if ((size_t)r < room)
+            return;
+    }
+}
+
+static int encode_request(const char *const *argv, const nox_exec_options *o, const char *cwd,
+                          uint32_t flags, uint64_t max, nox_buf *b, nox_error *err)
+{
+    int r = nox__tlv_put_u32(b, NOX_EX_FLAGS, flags);
+    for (size_t i = 0; argv[i]; i++)
+        r |= nox__tlv_put_str(b, NOX_EX_ARG, argv[i]);
+    for (size_t i = 0; o->env && o->env[i]; i++)
+        r |= nox__tlv_put_str(b, NOX_EX_ENV, o->env[i]);
+    r |= nox__tlv_put_str(b, NOX_EX_CWD, cwd);
+    r |= nox__tlv_put_u64(b, NOX_EX_TIMEOUT_MS, (uint64_t)o->timeout_seconds * 1000);
+    if (r)
+        return nox__error_oom(err);
+    if (b->len > max)
+        return nox__error_set(err, NOX_E_LIMIT,
+                              "the command and its environment take %zu bytes; the limit is %llu",
+                              b->len, (unsigned long long)max);
+    return 0;
+}
+
+static int append_note(nox_buf *b, const char *fmt, ...) NOX_PRINTF(2, 3);
+static int append_note(nox_buf *b, const char *fmt, ...)
+{
+    char note[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(note, sizeof note, fmt, ap);
+    va_end(ap);
+    if (b->len && b->data[b->len - 1] != '\n' && nox__buf_append(b, "\n", 1) < 0)
+        return -1;
+    return nox__buf_append(b, note, strlen(note));
+}
+
+/* The working directory as the sandbox sees it. Inside a sandbox every
+ * path is the sandbox's own and chdir there cannot reach the host, so any
+ * absolute path is fine; relative ones are under /workspace. (An
+ * unisolated holder maps /workspace to the host and refuses the rest.) */
+static char *resolve_cwd(const char *workdir)
+{
+    if (!workdir)
+        return strdup("/workspace");
+    if (workdir[0] == '/')
+        return strdup(workdir);
+    return nox__asprintf("/workspace/%s", workdir);
+}
+
+int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *argv,
+                  const nox_exec_options *o, nox_exec_result **ret_res, nox_error *err)
+{
+    const nox_client_options *opts = l->base.opts;
+    int64_t t0 = nox__now_mono_ns();
+    _cleanup_free_ char *cwd = resolve_cwd(o->workdir);
+    if (!cwd)
+        return nox__error_oom(err);
+    _cleanup_buf_ nox_buf req = NOX_BUF_INIT;
+    int r = encode_request(argv, o, cwd, l->isolated ? NOX_EXF_REQUIRE_ISOLATION : 0,
+                           opts->limits.max_request_bytes, &req, err);
+    if (r < 0)
+        return r;
+
+    _cleanup_close_ int conn = nox__pod_connect(sbfd);
+    if (conn < 0) {
+        /* No holder (the machine restarted, or it was killed): start one
+         * under the sandbox's lock, then try again. */
+        _cleanup_close_ int locked = -1;
+        if ((r = nox__sandbox_lock(l, id, &locked, err)) < 0)
+            return r;
+        conn = nox__pod_connect(locked);
+        if (conn < 0) {
+            nox_meta m;
+            if ((r = nox__meta_load(locked, id, &m, err)) < 0)
+                return r;
+            r = nox__pod_start(l, id, locked, &m, err);
+            if (r == 0)
+                r = nox__meta_save(locked, &m, err);
+            nox__meta_clear(&m);
+            if (r < 0)
+                return r;
+            conn = nox__pod_connect(locked);
+            if (conn < 0)
+                return nox__error_errno(err, NOX_E_EXEC, -conn,
+                                        "connect to the holder of sandbox `%s`", id);
+        }
+    }
+
+    int out[2], errp[2];
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "pipe");
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        close(out[0]);
+        close(out[1]);
+        return nox__error_errno(err, NOX_E_IO, errno, "pipe");
+    }
+    capture cs[2] = { { out[0], NOX_BUF_INIT, opts->max_output_bytes, false, false },
+                      { errp[0], NOX_BUF_INIT, opts->max_output_bytes, false, false } };
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    fcntl(errp[0], F_SETFL, O_NONBLOCK);
+    int fds[4] = { out[1], errp[1], out[0], errp[0] };
+    r = nox__proto_send(conn, NOX_OP_EXEC, req.data, req.len, fds, 4);
+    close(out[1]);
+    close(errp[1]);
+    nox_exec_result *res = NULL;
+    struct nox_exec_status st = { 0 };
+    bool have_result = false, lost_supervisor = false;
+    if (r < 0) {
+        r = nox__error_errno(err, NOX_E_EXEC, -r, "send the command to sandbox `%s`", id);
+        goto out;
+    }
+    int64_t deadline = t0 + ((int64_t)o->timeout_seconds * 1000 + EXEC_GRACE_MS) * 1000000LL;
+    while (!have_result) {
+        struct pollfd p[3] = { { conn, POLLIN, 0 },
+                               { cs[0].eof ? -1 : cs[0].fd, POLLIN, 0 },
+                               { cs[1].eof ? -1 : cs[1].fd, POLLIN, 0 } };
+        int64_t left = (deadline - nox__now_mono_ns()) / 1000000;
+        if (left <= 0) {
+            r = nox__error_set(err, NOX_E_TIMEOUT,
+                               "sandbox `%s` did not answer within %ld s after the command's "
+                               "timeout",
+                               id, (long)(EXEC_GRACE_MS / 1000));
+            goto out;
+        }
+        int pr = poll(p, 3, (int)NOX_MIN(left, 3600 * 1000));
+        if (pr < 0) {
+            if (errno == EINTR)
+                continue;
+            r = nox__error_errno(err, NOX_E_IO, errno, "poll");
+            goto out;
+        }
+        for (int i = 0; i < 2; i++)
+            if (p[1 + i].revents)
+                capture_read(&cs[i]);
+        if (p[0].revents) {
+            _cleanup_buf_ nox_buf msg = NOX_BUF_INIT;
+            uint16_t op = 0;
+            int rr = nox__proto_recv(conn, &op, &msg, 4096, NULL, NULL, 0, 5000);
+            if (rr < 0) {
+                struct stat sst;
+                if (fstatat(sbfd, "expires", &sst, AT_SYMLINK_NOFOLLOW) < 0 ||
+                    holder_alive(sbfd) < 0) {
+                    r = nox__error_set(err, NOX_E_NOT_FOUND,
+                                       "sandbox `%s` went away while running the command "
+                                       "(deleted or expired)",
+                                       id);
+                    goto out;
+                }
+                /* The sandbox lives on but the exec's supervisor is gone:
+                 * a command killed it (kill -9 -1 reaches every process of
+                 * the sandbox's user). Report what Kubernetes would: the
+                 * exec was killed. */
+                st.kind = NOX_EXIT_SIGNAL;
+                st.sig = SIGKILL;
+                have_result = true;
+                lost_supervisor = true;
+                break;
+            }
+            if (op == NOX_OP_RESULT && msg.len == sizeof st) {
+                memcpy(&st, msg.data, sizeof st);
+                have_result = true;
+            }
+        }
+    }
+    /* Everything the command wrote before it ended is in the pipes by now;
+     * take it without waiting for end of file, which background processes
+     * holding the pipes would postpone indefinitely. */
+    for (int i = 0; i < 2; i++)
+        capture_read(&cs[i]);
+
+    if (st.kind == NOX_EXIT_SETUP) {
+        if (strcmp(st.stage, "chdir") == 0) {
+            r = nox__error_errno(err,
+                                 st.err == ENOENT || st.err == ENOTDIR ? NOX_E_INVALID : NOX_E_EXEC,
+                                 st.err, "workdir `%s` in sandbox `%s`", cwd, id);
+            goto out;
+        }
+        if (strcmp(st.stage, "isolation") == 0) {
+            r = nox__error_set(err, NOX_E_ISOLATION,
+                               "sandbox `%s` was created unisolated and this client requires "
+                               "isolation; delete and recreate it",
+                               id);
+            goto out;
+        }
+        if (strcmp(st.stage, "exec") != 0) {
+            r = nox__error_errno(err, NOX_E_EXEC, st.err, "start the command in sandbox `%s` (%s)",
+                                 id, st.stage);
+            goto out;
+        }
+    }
+    res = nox__exec_result_new();
+    if (!res) {
+        r = nox__error_oom(err);
+        goto out;
+    }
+    switch (st.kind) {
+    case NOX_EXIT_NORMAL:
+        res->exit_code = st.code;
+        break;
+    case NOX_EXIT_SIGNAL:
+        res->exit_code = 128 + st.sig;
+        res->term_signal = st.sig;
+        if (lost_supervisor)
+            append_note(&cs[1].buf, "noxrunner: the command was killed inside the sandbox "
+                                    "before it reported its end\n");
+        break;
+    case NOX_EXIT_TIMEOUT:
+        res->exit_code = 124;
+        res->timed_out = true;
+        res->term_signal = SIGKILL;
+        append_note(&cs[1].buf, "Command timed out after %ld seconds\n", o->timeout_seconds);
+        break;
+    case NOX_EXIT_STORAGE:
+        res->exit_code = 128 + SIGKILL;
+        res->term_signal = SIGKILL;
+        append_note(&cs[1].buf,
+                    "noxrunner: killed: the workspace grew past its ephemeral storage limit\n");
+        break;
+    case NOX_EXIT_SETUP:
+        /* The command could not be executed: the shell's conventions. */
+        res->exit_code = st.err == ENOENT ? 127 : 126;
+        append_note(&cs[1].buf, "%s: %s\n", argv[0],
+                    st.err == ENOENT ? "command not found" : strerror(st.err));
+        break;
+    default:
+        r = nox__error_set(err, NOX_E_INTERNAL, "unknown exec outcome %d", st.kind);
+        goto out;
+    }
+    res->stdout_data = nox__buf_steal(&cs[0].buf, &res->stdout_len);
+    res->stderr_data = nox__buf_steal(&cs[1].buf, &res->stderr_len);
+    if (!res->stdout_data || !res->stderr_data) {
+        r = nox__error_oom(err);
+        goto out;
+    }
+    res->stdout_truncated = cs[0].truncated;
+    res->stderr_truncated = cs[1].truncated;
+    res->duration_ms = (nox__now_mono_ns() - t0) / 1000000;
+    *ret_res = steal_pointer(&res);
+    r = 0;
+out:
+    nox_exec_result_free(res);
+    for (int i = 0; i < 2; i++) {
+        close(cs[i].fd);
+        nox__buf_free(&cs[i].buf);
+    }
+    return r;
+}

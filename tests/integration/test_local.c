@@ -1,0 +1,644 @@
+/* SPDX-License-Identifier: MIT */
+/* The local backend, end to end through the public API: real nox-init,
+ * real holders, real processes, a private state directory. */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <noxrunner/wire.h>
+
+static char *state;
+static nox_client *client;
+
+static int setup(void **s)
+{
+    (void)s;
+    if (!nox_test_isolation_available()) {
+        fprintf(stderr, "skipped, because this host cannot run isolated sandboxes "
+                        "(see noxrunnerd --check)\n");
+        return 0;
+    }
+    client = nox_test_local_client(&state);
+    return 0;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    if (!client)
+        return 0;
+    nox_sandbox_list *list = NULL;
+    if (nox_list(client, &list, NULL) == 0) {
+        for (size_t i = 0; i < list->count; i++)
+            nox_delete(client, list->items[i].id, NULL);
+        nox_sandbox_list_free(list);
+    }
+    nox_client_free(client);
+    nox_test_rmtree(state);
+    free(state);
+    return 0;
+}
+
+#define NEED_CLIENT()                                                                              \
+    do {                                                                                           \
+        if (!client)                                                                               \
+            nox_test_skip("this host cannot run isolated sandboxes");                              \
+    } while (0)
+
+static void create(const char *id)
+{
+    nox_error *err = nox_error_new();
+    nox_sandbox *sb = NULL;
+    nox_assert_ok(nox_create(client, id, NULL, &sb, err), err);
+    nox_sandbox_free(sb);
+    nox_error_free(err);
+}
+
+static void test_create_exec_delete(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    nox_error *err = nox_error_new();
+    nox_sandbox *sb = NULL;
+    nox_create_options co;
+    nox_create_options_init(&co);
+    co.ttl_seconds = 120;
+    nox_assert_ok(nox_create(client, "basic", &co, &sb, err), err);
+    assert_string_equal(sb->pod_name, "nox-basic");
+    assert_non_null(sb->expires_at);
+    int64_t t;
+    assert_int_equal(nox_wire_parse_time(sb->expires_at, &t, NULL), 0);
+    assert_int_equal(t, sb->expires_at_unix);
+    int64_t now = (int64_t)time(NULL);
+    assert_true(t > now + 100 && t <= now + 121);
+    assert_string_equal(sb->isolation, "namespaces");
+    assert_true(sb->n_limits > 0);
+    nox_sandbox_free(sb);
+
+    const char *argv[] = { "echo", "hello", NULL };
+    nox_exec_result *res = nox_test_exec(client, "basic", argv);
+    assert_int_equal(res->exit_code, 0);
+    assert_string_equal(res->stdout_data, "hello\n");
+    assert_int_equal(res->stderr_len, 0);
+    assert_false(res->timed_out);
+    nox_exec_result_free(res);
+
+    nox_assert_ok(nox_delete(client, "basic", err), err);
+    assert_int_equal(nox_exec(client, "basic", argv, NULL, &res, err), NOX_E_NOT_FOUND);
+    assert_non_null(strstr(nox_error_message(err), "basic"));
+    assert_int_equal(nox_delete(client, "basic", err), NOX_E_NOT_FOUND);
+    assert_int_equal(nox_touch(client, "basic", err), NOX_E_NOT_FOUND);
+    nox_error_free(err);
+}
+
+static void test_create_is_idempotent(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("idem");
+    nox_exec_result *res = nox_test_sh(client, "idem", "echo kept > /workspace/f");
+    assert_int_equal(res->exit_code, 0);
+    nox_exec_result_free(res);
+    create("idem");
+    res = nox_test_sh(client, "idem", "cat /workspace/f");
+    assert_string_equal(res->stdout_data, "kept\n");
+    nox_exec_result_free(res);
+}
+
+static void test_exit_codes(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("codes");
+    nox_exec_result *res = nox_test_sh(client, "codes", "exit 7");
+    assert_int_equal(res->exit_code, 7);
+    nox_exec_result_free(res);
+
+    const char *missing[] = { "no-such-command-xyz", "a", NULL };
+    res = nox_test_exec(client, "codes", missing);
+    assert_int_equal(res->exit_code, 127);
+    assert_non_null(strstr(res->stderr_data, "no-such-command-xyz"));
+    assert_non_null(strstr(res->stderr_data, "not found"));
+    nox_exec_result_free(res);
+
+    res = nox_test_sh(client, "codes",
+                      "printf 'echo hi' > /workspace/noexec; chmod 644 "
+                      "/workspace/noexec");
+    nox_exec_result_free(res);
+    const char *noexec[] = { "/workspace/noexec", NULL };
+    res = nox_test_exec(client, "codes", noexec);
+    assert_int_equal(res->exit_code, 126);
+    nox_exec_result_free(res);
+
+    res = nox_test_sh(client, "codes", "kill -TERM $$");
+    assert_int_equal(res->exit_code, 128 + SIGTERM);
+    assert_int_equal(res->term_signal, SIGTERM);
+    nox_exec_result_free(res);
+}
+
+static void test_args_verbatim_and_env(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("args");
+    const char *echo[] = { "echo", "$X", "a b", "--flag", NULL };
+    nox_exec_result *res = nox_test_exec(client, "args", echo);
+    assert_string_equal(res->stdout_data, "$X a b --flag\n");
+    nox_exec_result_free(res);
+
+    const char *env[] = { "X=from-env", "PATH=/usr/bin:/bin", NULL };
+    nox_exec_options o;
+    nox_exec_options_init(&o);
+    o.env = env;
+    const char *sh[] = { "sh", "-c", "echo $X; echo $PATH", NULL };
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_exec(client, "args", sh, &o, &res, err), err);
+    assert_string_equal(res->stdout_data, "from-env\n/usr/bin:/bin\n");
+    nox_exec_result_free(res);
+
+    /* exec_shell: sh and bash only. */
+    nox_assert_ok(nox_exec_shell(client, "args", "echo $0", "bash", NULL, &res, err), err);
+    assert_string_equal(res->stdout_data, "bash\n");
+    nox_exec_result_free(res);
+    assert_int_equal(nox_exec_shell(client, "args", "echo", "zsh", NULL, &res, err), NOX_E_INVALID);
+    assert_non_null(strstr(nox_error_message(err), "zsh"));
+
+    const char *bad_env[] = { "NOEQUALS", NULL };
+    o.env = bad_env;
+    assert_int_equal(nox_exec(client, "args", echo, &o, &res, err), NOX_E_INVALID);
+    const char *empty[] = { NULL };
+    assert_int_equal(nox_exec(client, "args", empty, NULL, &res, err), NOX_E_INVALID);
+    nox_error_free(err);
+}
+
+static void test_workdir(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("wd");
+    const char *pwd[] = { "pwd", NULL };
+    nox_exec_result *res = nox_test_exec(client, "wd", pwd);
+    assert_string_equal(res->stdout_data, "/workspace\n");
+    nox_exec_result_free(res);
+    res = nox_test_sh(client, "wd", "mkdir -p /workspace/sub/dir");
+    nox_exec_result_free(res);
+    nox_exec_options o;
+    nox_exec_options_init(&o);
+    o.workdir = "sub/dir";
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_exec(client, "wd", pwd, &o, &res, err), err);
+    assert_string_equal(res->stdout_data, "/workspace/sub/dir\n");
+    nox_exec_result_free(res);
+    o.workdir = "/tmp";
+    nox_assert_ok(nox_exec(client, "wd", pwd, &o, &res, err), err);
+    assert_string_equal(res->stdout_data, "/tmp\n");
+    nox_exec_result_free(res);
+    o.workdir = "/workspace/missing";
+    assert_int_equal(nox_exec(client, "wd", pwd, &o, &res, err), NOX_E_INVALID);
+    assert_non_null(strstr(nox_error_message(err), "/workspace/missing"));
+    nox_error_free(err);
+}
+
+static void test_timeout_kills_tree(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("timeout");
+    nox_exec_options o;
+    nox_exec_options_init(&o);
+    o.timeout_seconds = 1;
+    /* Children in the group, in the background, and one that left the
+     * session: all of them go. */
+    const char *argv[] = { "sh", "-c",
+                           "sleep 1001 & setsid sleep 1002 & (sleep 1003 &) ; echo started; "
+                           "sleep 1000",
+                           NULL };
+    nox_error *err = nox_error_new();
+    nox_exec_result *res = NULL;
+    nox_assert_ok(nox_exec(client, "timeout", argv, &o, &res, err), err);
+    assert_int_equal(res->exit_code, 124);
+    assert_true(res->timed_out);
+    assert_string_equal(res->stdout_data, "started\n");
+    assert_non_null(strstr(res->stderr_data, "timed out after 1 second"));
+    nox_exec_result_free(res);
+    res = nox_test_sh(client, "timeout", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
+    assert_null(strstr(res->stdout_data, "sleep 100"));
+    nox_exec_result_free(res);
+    nox_error_free(err);
+}
+
+static void test_timeout_spares_other_execs(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("spare");
+    /* A background process from an earlier exec is not part of the next
+     * exec's tree: the timeout of the second must not touch it. */
+    nox_exec_result *res = nox_test_sh(client, "spare", "sleep 2001 >/dev/null 2>&1 &");
+    assert_int_equal(res->exit_code, 0);
+    nox_exec_result_free(res);
+    nox_exec_options o;
+    nox_exec_options_init(&o);
+    o.timeout_seconds = 1;
+    const char *argv[] = { "sleep", "60", NULL };
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_exec(client, "spare", argv, &o, &res, err), err);
+    assert_int_equal(res->exit_code, 124);
+    nox_exec_result_free(res);
+    res = nox_test_sh(client, "spare", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
+    assert_non_null(strstr(res->stdout_data, "sleep 2001"));
+    nox_exec_result_free(res);
+    nox_error_free(err);
+}
+
+static void test_large_output_both_streams(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("big");
+    /* Both streams at once, interleaved, well past a pipe buffer: a reader
+     * that waited on one stream would deadlock here. */
+    nox_exec_result *res = nox_test_sh(
+        client, "big",
+        "i=0; while [ $i -lt 300 ]; do head -c 2000 /dev/zero | tr '\\0' o; head -c 2000 "
+        "/dev/zero | tr '\\0' e >&2; i=$((i+1)); done");
+    assert_int_equal(res->exit_code, 0);
+    assert_int_equal(res->stdout_len, 600000);
+    assert_int_equal(res->stderr_len, 600000);
+    assert_false(res->stdout_truncated);
+    for (size_t i = 0; i < res->stdout_len; i++)
+        if (res->stdout_data[i] != 'o')
+            fail_msg("stdout byte %zu is %d", i, res->stdout_data[i]);
+    nox_exec_result_free(res);
+
+    /* Past the cap: cut, drained, reported; the exit code stays real. */
+    res = nox_test_sh(client, "big",
+                      "head -c 3000000 /dev/zero; head -c 2500000 /dev/zero >&2; exit 3");
+    assert_int_equal(res->exit_code, 3);
+    assert_int_equal(res->stdout_len, 1 << 20);
+    assert_int_equal(res->stderr_len, 1 << 20);
+    assert_true(res->stdout_truncated);
+    assert_true(res->stderr_truncated);
+    nox_exec_result_free(res);
+
+    /* Binary output, NUL bytes included, comes back byte for byte. */
+    res = nox_test_sh(client, "big", "printf 'a\\000b\\377c'");
+    assert_int_equal(res->stdout_len, 5);
+    assert_memory_equal(res->stdout_data, "a\0b\377c", 5);
+    nox_exec_result_free(res);
+}
+
+static void test_invalid_ids(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    const char *bad[] = { "", "../x", "a/b", ".hidden", "..", "a b", "x\ny", "semi;colon", "ünï" };
+    nox_error *err = nox_error_new();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(nox_create(client, bad[i], NULL, NULL, err), NOX_E_INVALID);
+        assert_non_null(strstr(nox_error_message(err), "session id"));
+        assert_int_equal(nox_delete(client, bad[i], err), NOX_E_INVALID);
+    }
+    char longid[200];
+    memset(longid, 'a', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    assert_int_equal(nox_create(client, longid, NULL, NULL, err), NOX_E_INVALID);
+    longid[128] = '\0';
+    nox_assert_ok(nox_create(client, longid, NULL, NULL, err), err);
+    nox_assert_ok(nox_delete(client, longid, err), err);
+    /* Nothing was made for the refused ids. */
+    char *dir = nox_test_strf("%s/sandboxes", state);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        assert_true(e->d_name[0] != '.' || strcmp(e->d_name, ".") == 0 ||
+                    strcmp(e->d_name, "..") == 0);
+    closedir(d);
+    free(dir);
+    nox_error_free(err);
+}
+
+static void test_expiry_and_touch(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    nox_create_options co;
+    nox_create_options_init(&co);
+    co.ttl_seconds = 2;
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_create(client, "ttl-touched", &co, NULL, err), err);
+    nox_assert_ok(nox_create(client, "ttl-expires", &co, NULL, err), err);
+    sleep(1);
+    nox_assert_ok(nox_touch(client, "ttl-touched", err), err);
+    sleep(2);
+    const char *argv[] = { "true", NULL };
+    nox_exec_result *res = NULL;
+    nox_assert_ok(nox_exec(client, "ttl-touched", argv, NULL, &res, err), err);
+    nox_exec_result_free(res);
+    assert_int_equal(nox_exec(client, "ttl-expires", argv, NULL, &res, err), NOX_E_NOT_FOUND);
+    assert_non_null(strstr(nox_error_message(err), "expired"));
+    char *dir = nox_test_strf("%s/sandboxes/ttl-expires", state);
+    assert_false(nox_test_exists(dir));
+    free(dir);
+
+    /* An expired sandbox nobody touches is removed when a client next opens
+     * the state directory, and its holder stops by itself. */
+    nox_assert_ok(nox_create(client, "ttl-swept", &co, NULL, err), err);
+    sleep(3);
+    nox_client *other = nox_test_local_client_at(state);
+    dir = nox_test_strf("%s/sandboxes/ttl-swept", state);
+    assert_false(nox_test_exists(dir));
+    free(dir);
+    nox_client_free(other);
+    nox_error_free(err);
+}
+
+static void test_two_processes_share_state(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        nox_client *c = nox_test_local_client_at(state);
+        int ok = nox_create(c, "shared", NULL, NULL, NULL) == 0;
+        nox_exec_result *res = NULL;
+        const char *argv[] = { "sh", "-c", "echo from-child > /workspace/f", NULL };
+        ok = ok && nox_exec(c, "shared", argv, NULL, &res, NULL) == 0 && res->exit_code == 0;
+        nox_exec_result_free(res);
+        nox_client_free(c);
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    nox_exec_result *res = nox_test_sh(client, "shared", "cat /workspace/f");
+    assert_string_equal(res->stdout_data, "from-child\n");
+    nox_exec_result_free(res);
+}
+
+static void test_background_processes_persist(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("pod");
+    /* Not redirected: the exec must still end when sh ends, and the
+     * background process must survive writing to the old stdout later. */
+    nox_exec_result *res =
+        nox_test_sh(client, "pod", "(sleep 1; echo late; echo late >&2; exec sleep 3001) &");
+    assert_int_equal(res->exit_code, 0);
+    nox_exec_result_free(res);
+    sleep(2);
+    res = nox_test_sh(client, "pod", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
+    assert_non_null(strstr(res->stdout_data, "sleep 3001"));
+    nox_exec_result_free(res);
+    /* A server on a loopback port, reached from the next exec. */
+    res = nox_test_sh(client, "pod",
+                      "cd /tmp && python3 -m http.server 8765 --bind 127.0.0.1 & sleep 1");
+    nox_exec_result_free(res);
+    res = nox_test_sh(client, "pod",
+                      "for i in 1 2 3 4 5; do python3 -c 'import urllib.request;"
+                      "print(urllib.request.urlopen(\"http://127.0.0.1:8765/\").status)' && "
+                      "break; sleep 1; done");
+    assert_string_equal(res->stdout_data, "200\n");
+    nox_exec_result_free(res);
+}
+
+static bool host_has_process(const char *marker)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char *p = nox_test_strf("/proc/%s/cmdline", e->d_name);
+        size_t len = 0;
+        char *cmd = nox_test_read_file(p, &len);
+        free(p);
+        if (!cmd)
+            continue;
+        for (size_t i = 0; i < len; i++)
+            if (cmd[i] == '\0')
+                cmd[i] = ' ';
+        if (strstr(cmd, marker))
+            found = true;
+        free(cmd);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+static void test_delete_kills_everything(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("doomed");
+    nox_exec_result *res =
+        nox_test_sh(client, "doomed", "sleep 4242 & setsid sh -c 'sleep 4243 &' ; true");
+    nox_exec_result_free(res);
+    sleep(1);
+    assert_true(host_has_process("sleep 4242"));
+    assert_true(host_has_process("sleep 4243"));
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_delete(client, "doomed", err), err);
+    assert_false(host_has_process("sleep 4242"));
+    assert_false(host_has_process("sleep 4243"));
+    char *dir = nox_test_strf("%s/sandboxes/doomed", state);
+    assert_false(nox_test_exists(dir));
+    free(dir);
+    nox_error_free(err);
+}
+
+static void test_upload_download(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("files");
+    nox_error *err = nox_error_new();
+    nox_file files[] = {
+        { "a.txt", "alpha\n", 6, 0 },
+        { "dir/b.bin", "\0\1\2\377", 4, 0600 },
+        { "run.sh", "#!/bin/sh\necho ran\n", 19, 0755 },
+    };
+    nox_assert_ok(nox_upload_files(client, "files", files, 3, NULL, err), err);
+    nox_exec_result *res = nox_test_sh(client, "files",
+                                       "cat a.txt; od -An -tx1 dir/b.bin; ./run.sh; "
+                                       "stat -c '%a %u' dir/b.bin; echo more >> a.txt");
+    assert_int_equal(res->exit_code, 0);
+    assert_string_equal(res->stdout_data, "alpha\n 00 01 02 ff\nran\n600 1000\n");
+    nox_exec_result_free(res);
+
+    /* Upload into a subdirectory that does not exist yet. */
+    nox_assert_ok(nox_upload_files(client, "files", files, 1, "/workspace/deep/er", err), err);
+    res = nox_test_sh(client, "files", "cat /workspace/deep/er/a.txt");
+    assert_string_equal(res->stdout_data, "alpha\n");
+    nox_exec_result_free(res);
+    /* Outside /workspace is refused, not redirected. */
+    assert_int_equal(nox_upload_files(client, "files", files, 1, "/etc", err), NOX_E_INVALID);
+    assert_int_equal(nox_upload_files(client, "files", files, 1, "/workspace/../etc", err),
+                     NOX_E_INVALID);
+
+    /* Download to memory, then to a directory. */
+    void *data = NULL;
+    size_t size = 0;
+    nox_assert_ok(nox_download(client, "files", NULL, &data, &size, err), err);
+    assert_true(size > 20);
+    assert_int_equal(((unsigned char *)data)[0], 0x1f);
+    assert_int_equal(((unsigned char *)data)[1], 0x8b);
+    free(data);
+    char *local = nox_test_mkdtemp("dl");
+    bool any = false;
+    nox_assert_ok(nox_download_workspace(client, "files", NULL, local, &any, err), err);
+    assert_true(any);
+    char *p = nox_test_strf("%s/a.txt", local);
+    char *got = nox_test_read_file(p, NULL);
+    assert_string_equal(got, "alpha\nmore\n");
+    free(got);
+    free(p);
+    p = nox_test_strf("%s/run.sh", local);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0755);
+    free(p);
+
+    /* A single file as src. */
+    char *local2 = nox_test_mkdtemp("dl1");
+    nox_assert_ok(
+        nox_download_workspace(client, "files", "/workspace/dir/b.bin", local2, &any, err), err);
+    p = nox_test_strf("%s/b.bin", local2);
+    size_t n = 0;
+    got = nox_test_read_file(p, &n);
+    assert_int_equal(n, 4);
+    assert_memory_equal(got, "\0\1\2\377", 4);
+    free(got);
+    free(p);
+    assert_int_equal(nox_download(client, "files", "/workspace/nope", &data, &size, err),
+                     NOX_E_NOT_FOUND);
+
+    /* Upload a local tree. */
+    char *tree = nox_test_mkdtemp("tree");
+    p = nox_test_strf("%s/x/y/z.txt", tree);
+    nox_test_write_file(p, "zed", 3);
+    free(p);
+    nox_assert_ok(nox_upload_dir(client, "files", tree, "/workspace/tree", err), err);
+    res = nox_test_sh(client, "files", "cat /workspace/tree/x/y/z.txt");
+    assert_string_equal(res->stdout_data, "zed");
+    nox_exec_result_free(res);
+
+    nox_test_rmtree(local);
+    nox_test_rmtree(local2);
+    nox_test_rmtree(tree);
+    free(local);
+    free(local2);
+    free(tree);
+    nox_error_free(err);
+}
+
+static void test_list_and_info(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("listed-a");
+    create("listed-b");
+    nox_error *err = nox_error_new();
+    nox_sandbox_list *list = NULL;
+    nox_assert_ok(nox_list(client, &list, err), err);
+    bool a = false, b = false;
+    for (size_t i = 0; i < list->count; i++) {
+        a |= strcmp(list->items[i].id, "listed-a") == 0;
+        b |= strcmp(list->items[i].id, "listed-b") == 0;
+        if (i > 0)
+            assert_true(strcmp(list->items[i - 1].id, list->items[i].id) < 0);
+    }
+    assert_true(a && b);
+    nox_sandbox_list_free(list);
+    nox_exec_result *res = nox_test_sh(client, "listed-a", "head -c 100000 /dev/zero > f");
+    nox_exec_result_free(res);
+    nox_sandbox *sb = NULL;
+    nox_assert_ok(nox_info(client, "listed-a", &sb, err), err);
+    assert_int_equal(sb->running, 1);
+    assert_true(sb->disk_used_bytes >= 100000);
+    bool mem = false;
+    for (size_t i = 0; i < sb->n_limits; i++)
+        if (strcmp(sb->limits[i].name, "memory") == 0)
+            mem = sb->limits[i].value == 512ull << 20;
+    assert_true(mem);
+    nox_sandbox_free(sb);
+    assert_int_equal(nox_info(client, "listed-none", &sb, err), NOX_E_NOT_FOUND);
+    nox_error_free(err);
+}
+
+static void test_wait_ready(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("ready");
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_wait_ready(client, "ready", 5000, 100, err), err);
+    assert_int_equal(nox_wait_ready(client, "not-there", 500, 100, err), NOX_E_NOT_FOUND);
+    nox_error_free(err);
+}
+
+static void test_holder_restart_keeps_files(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("revive");
+    nox_exec_result *res = nox_test_sh(client, "revive", "echo still > /workspace/f");
+    nox_exec_result_free(res);
+    /* Kill the holder from the host, as a reboot or an OOM kill would. */
+    res = nox_test_sh(client, "revive", "echo $PPID");
+    nox_exec_result_free(res);
+    char *sock = nox_test_strf("%s/sandboxes/revive/ctl.sock", state);
+    assert_true(nox_test_exists(sock));
+    char *meta = nox_test_strf("%s/sandboxes/revive/meta.json", state);
+    char *text = nox_test_read_file(meta, NULL);
+    char *hp = strstr(text, "\"holderPid\":");
+    assert_non_null(hp);
+    pid_t holder = (pid_t)atoi(hp + strlen("\"holderPid\":"));
+    assert_true(holder > 1);
+    assert_int_equal(kill(holder, SIGKILL), 0);
+    usleep(200000);
+    res = nox_test_sh(client, "revive", "cat /workspace/f");
+    assert_string_equal(res->stdout_data, "still\n");
+    nox_exec_result_free(res);
+    free(text);
+    free(meta);
+    free(sock);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_create_exec_delete),
+        cmocka_unit_test(test_create_is_idempotent),
+        cmocka_unit_test(test_exit_codes),
+        cmocka_unit_test(test_args_verbatim_and_env),
+        cmocka_unit_test(test_workdir),
+        cmocka_unit_test(test_timeout_kills_tree),
+        cmocka_unit_test(test_timeout_spares_other_execs),
+        cmocka_unit_test(test_large_output_both_streams),
+        cmocka_unit_test(test_invalid_ids),
+        cmocka_unit_test(test_expiry_and_touch),
+        cmocka_unit_test(test_two_processes_share_state),
+        cmocka_unit_test(test_background_processes_persist),
+        cmocka_unit_test(test_delete_kills_everything),
+        cmocka_unit_test(test_upload_download),
+        cmocka_unit_test(test_list_and_info),
+        cmocka_unit_test(test_wait_ready),
+        cmocka_unit_test(test_holder_restart_keeps_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

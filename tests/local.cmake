@@ -1,0 +1,3 @@
+# The local backend and its isolation (real nox-init, real processes).
+nox_integration_test(test_local LABELS valgrind)
+nox_integration_test(test_isolation)
