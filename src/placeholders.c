@@ -4,13 +4,6 @@
 #include "error.h"
 #include "archive.h"
 
-/* ==== http backend (src/http/) ==== */
-
-int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b, nox_error *err)
-{
-    return nox__error_set(err, NOX_E_UNSUPPORTED, "http backend: bring-up placeholder");
-}
-
 /* ==== archive (src/archive.c) ==== */
 
 void nox__extract_limits_fill(nox_extract_limits *l)
