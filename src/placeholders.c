@@ -36,29 +36,4 @@ int nox_parse_quantity(const char *text, uint64_t *ret_milli, nox_error *err)
     return nox__error_set(err, NOX_E_UNSUPPORTED, "bring-up placeholder");
 }
 
-/* ==== archive (src/archive.c) ==== */
-
-void nox__extract_limits_fill(nox_extract_limits *l)
-{
-    (void)l;
-}
-
-int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level,
-                        nox_source **ret_src, nox_error *err)
-{
-    return nox__error_set(err, NOX_E_UNSUPPORTED, "bring-up placeholder");
-}
-
-int nox__tar_from_fd(int fd, const char *file_name, int gzip_level, nox_source **ret_src,
-                     nox_error *err)
-{
-    return nox__error_set(err, NOX_E_UNSUPPORTED, "bring-up placeholder");
-}
-
-int nox__extract(nox_source *src, int dest_fd, const nox_extract_opts *opts,
-                 nox_extract_stats *ret_stats, nox_error *err)
-{
-    return nox__error_set(err, NOX_E_UNSUPPORTED, "bring-up placeholder");
-}
-
 /* ==== end ==== */
