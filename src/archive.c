@@ -1084,10 +1084,11 @@ static int walk_one(extractor *ex, int cur, const char *comp, bool create, const
                                   "would make more than %llu directories that have no entry",
                                   (unsigned long long)ex->lim.max_entries);
             if (mkdirat(cur, comp, 0700) < 0) {
-                if (errno == EEXIST)
+                int e = errno;
+                if (e == EEXIST)
                     continue;
                 _cleanup_free_ char *q = quote(sofar);
-                return nox__error_errno(err, io_code(errno), errno, "create directory `%s`", Q(q));
+                return nox__error_errno(err, io_code(e), e, "create directory `%s`", Q(q));
             }
             ex->implied_dirs++;
             _cleanup_close_ int nfd = open_dir_at(cur, comp);
@@ -1097,18 +1098,20 @@ static int walk_one(extractor *ex, int cur, const char *comp, bool create, const
              * mode (0755) is set when it is merged. */
             int r;
             if (fchmod(nfd, 0700) < 0) {
+                int e = errno;
                 _cleanup_free_ char *q = quote(sofar);
-                return nox__error_errno(err, NOX_E_IO, errno, "chmod `%s`", Q(q));
+                return nox__error_errno(err, NOX_E_IO, e, "chmod `%s`", Q(q));
             }
             if ((r = set_owner(ex, nfd, sofar, err)) < 0)
                 return r;
             return steal_fd(&nfd);
         }
+        int e = errno;
         _cleanup_free_ char *q = quote(sofar);
-        if (errno == ENOENT)
+        if (e == ENOENT)
             return entry_fail(err, NOX_E_ARCHIVE, entry, "needs `%s`, which is not in the archive",
                               Q(q));
-        if (errno == ELOOP || errno == ENOTDIR) {
+        if (e == ELOOP || e == ENOTDIR) {
             struct stat st;
             if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
                 return entry_fail(err, NOX_E_ARCHIVE, entry,
@@ -1117,8 +1120,8 @@ static int walk_one(extractor *ex, int cur, const char *comp, bool create, const
                               "would be created through `%s`, which is not a directory", Q(q));
         }
         _cleanup_free_ char *qe = quote(entry);
-        return nox__error_errno(err, io_code(errno), errno, "open directory `%s` for entry `%s`",
-                                Q(q), Q(qe));
+        return nox__error_errno(err, io_code(e), e, "open directory `%s` for entry `%s`", Q(q),
+                                Q(qe));
     }
     _cleanup_free_ char *q = quote(sofar);
     return nox__error_set(err, NOX_E_IO, "directory `%s` keeps changing", Q(q));
@@ -1403,10 +1406,13 @@ static int extract_symlink(extractor *ex, struct archive_entry *e, const char *e
          * so that a name swapped meanwhile cannot redirect the chown. */
         _cleanup_close_ int fd = openat(pfd, last, O_PATH | O_NOFOLLOW | O_CLOEXEC);
         struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISLNK(st.st_mode) ||
-            fchownat(fd, "", ex->opts->uid, ex->opts->gid, AT_EMPTY_PATH) < 0)
+        if (fd < 0 || fstat(fd, &st) < 0 ||
+            (S_ISLNK(st.st_mode) &&
+             fchownat(fd, "", ex->opts->uid, ex->opts->gid, AT_EMPTY_PATH) < 0))
             return entry_fail(err, NOX_E_IO, entry, "cannot be given to %u:%u: %s",
                               (unsigned)ex->opts->uid, (unsigned)ex->opts->gid, strerror(errno));
+        if (!S_ISLNK(st.st_mode))
+            return entry_fail(err, NOX_E_IO, entry, "was replaced while it was extracted");
     }
     bool has_mtime;
     struct timespec ts[2] = { { 0, UTIME_OMIT }, entry_mtime(e, &has_mtime) };
@@ -1436,11 +1442,9 @@ static int extract_hardlink(extractor *ex, const char *entry, const char *name,
                           Q(qt));
     const char *tlast;
     _cleanup_close_ int tfd = open_parent(ex, entry, target, false, &tlast, err);
+    if (tfd < 0 && tfd != NOX_E_ARCHIVE)
+        return tfd;
     struct stat st;
-    if (tfd < 0) {
-        if (tfd != NOX_E_ARCHIVE)
-            return tfd;
-    }
     if (tfd < 0 || fstatat(tfd, tlast, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
         return entry_fail(err, NOX_E_ARCHIVE, entry,
                           "is a hard link to `%s`, which is not an earlier regular file of the "
