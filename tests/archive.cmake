@@ -1,0 +1,2 @@
+# Archive module: tar.gz writers and the safe extractor.
+nox_unit_test(test_archive)
