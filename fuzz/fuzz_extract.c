@@ -27,9 +27,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <libarchive.h>
+#include <archive.h>
+#include <archive_entry.h>
 
-#include "archive.h"
+#include "tarball.h"
 #include "error.h"
 #include "stream.h"
 

@@ -15,7 +15,7 @@
  * *at() calls on directory fds inside a private staging directory, walking
  * one component at a time with O_NOFOLLOW; only when the whole archive has
  * been read and checked are they renamed into the destination. */
-#include "archive.h"
+#include "tarball.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -26,7 +26,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <libarchive.h>
+#include <archive.h>
+#include <archive_entry.h>
 
 #include "error.h"
 

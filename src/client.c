@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "archive.h"
+#include "tarball.h"
 #include "backend.h"
 #include "error.h"
 

@@ -91,6 +91,7 @@ const char *nox_error_body(const nox_error *err, size_t *ret_len)
     return err->body;
 }
 
+NOX_PRINTF(4, 0)
 static int set_v(nox_error *err, int code, int errnum, const char *fmt, va_list ap)
 {
     if (!err)

@@ -207,6 +207,9 @@ static uint64_t usage_at(int dirfd, uint64_t stop_at, uint64_t sum, int depth)
         close(fd);
         return sum;
     }
+    /* A dup shares the file offset with @p dirfd: after an earlier walk it
+     * sits at the end of the directory, and readdir would see nothing. */
+    rewinddir(d);
     struct dirent *e;
     while ((e = readdir(d)) && sum <= stop_at) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)

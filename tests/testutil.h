@@ -26,6 +26,10 @@ char *nox_test_read_file(const char *path, size_t *ret_len);
 bool nox_test_exists(const char *path);
 /* Formats into a new string (aborts on failure). */
 char *nox_test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Exit status of a test program that skipped entirely; ctest reports it
+ * as "Skipped" (SKIP_RETURN_CODE), never as passed. */
+#define NOX_TEST_SKIPPED 77
+
 /* Prints "skipped, because ..." and calls cmocka's skip(). */
 #define nox_test_skip(...)                                                                         \
     do {                                                                                           \

@@ -324,6 +324,13 @@ static int probe_child(unsigned long clone_flags, int (*step)(void *), void *arg
     }
     if (pid == 0) {
         close(pfd[0]);
+        /* Out of the way of the fixed numbers (NOX_FD_*) the step may
+         * dup2 onto. */
+        int hi = fcntl(pfd[1], F_DUPFD_CLOEXEC, 64);
+        if (hi < 0)
+            _exit(1);
+        close(pfd[1]);
+        pfd[1] = hi;
         char m[NOX_MSG_MAX] = "";
         errno = 0;
         int rr = step ? step(m) : 0;

@@ -8,7 +8,7 @@
 
 #include <noxrunner/wire.h>
 
-#include "../archive.h"
+#include "../tarball.h"
 #include "local.h"
 
 #define DEFAULT_UID_BASE 1000000000u

@@ -364,6 +364,7 @@ static int remove_children(int dirfd, int depth)
         close(dfd);
         return -errno;
     }
+    rewinddir(d);
     int result = 0;
     struct dirent *e;
     while ((e = readdir(d))) {

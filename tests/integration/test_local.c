@@ -22,11 +22,6 @@ static nox_client *client;
 static int setup(void **s)
 {
     (void)s;
-    if (!nox_test_isolation_available()) {
-        fprintf(stderr, "skipped, because this host cannot run isolated sandboxes "
-                        "(see noxrunnerd --check)\n");
-        return 0;
-    }
     client = nox_test_local_client(&state);
     return 0;
 }
@@ -640,5 +635,10 @@ int main(void)
         cmocka_unit_test(test_wait_ready),
         cmocka_unit_test(test_holder_restart_keeps_files),
     };
+    if (!nox_test_isolation_available()) {
+        fprintf(stderr, "skipped, because this host cannot run isolated sandboxes "
+                        "(noxrunnerd --check says why)\n");
+        return NOX_TEST_SKIPPED;
+    }
     return cmocka_run_group_tests(tests, setup, teardown);
 }

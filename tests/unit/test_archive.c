@@ -24,9 +24,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <libarchive.h>
+#include <archive.h>
+#include <archive_entry.h>
 
-#include "archive.h"
+#include "tarball.h"
 #include "error.h"
 #include "stream.h"
 
