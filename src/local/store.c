@@ -164,7 +164,8 @@ int nox__expiry_read(int sbfd, int64_t *ret_expires, int64_t *ret_ttl)
 
 int nox__expiry_touch(int sbfd, int64_t ttl)
 {
-    int flags = O_WRONLY | O_NOFOLLOW | O_CLOEXEC | (ttl > 0 ? O_CREAT : 0);
+    /* Read-write: without a new TTL, the current one is read back. */
+    int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | (ttl > 0 ? O_CREAT : 0);
     _cleanup_close_ int fd = openat(sbfd, "expires", flags, 0600);
     if (fd < 0)
         return -1;

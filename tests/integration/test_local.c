@@ -264,8 +264,8 @@ static void test_large_output_both_streams(void **s)
      * that waited on one stream would deadlock here. */
     nox_exec_result *res = nox_test_sh(
         client, "big",
-        "i=0; while [ $i -lt 300 ]; do head -c 2000 /dev/zero | tr '\\0' o; head -c 2000 "
-        "/dev/zero | tr '\\0' e >&2; i=$((i+1)); done");
+        "python3 -c 'import sys\nfor i in range(300):\n    sys.stdout.buffer.write(b\"o\" * 2000); "
+        "sys.stdout.flush(); sys.stderr.buffer.write(b\"e\" * 2000); sys.stderr.flush()'");
     assert_int_equal(res->exit_code, 0);
     assert_int_equal(res->stdout_len, 600000);
     assert_int_equal(res->stderr_len, 600000);
@@ -323,38 +323,114 @@ static void test_invalid_ids(void **s)
     nox_error_free(err);
 }
 
+static bool host_has_process(const char *marker)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        char *p = nox_test_strf("/proc/%s/cmdline", e->d_name);
+        size_t len = 0;
+        char *cmd = nox_test_read_file(p, &len);
+        free(p);
+        if (!cmd)
+            continue;
+        for (size_t i = 0; i < len; i++)
+            if (cmd[i] == '\0')
+                cmd[i] = ' ';
+        if (strstr(cmd, marker))
+            found = true;
+        free(cmd);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+/* Moves the expiry of sandbox @p id to @p when (white box: the expiry is
+ * the mtime of sandboxes/ID/expires), so expiry tests need no sleeping. */
+static void set_expiry(const char *id, time_t when)
+{
+    char *p = nox_test_strf("%s/sandboxes/%s/expires", state, id);
+    struct timespec ts[2] = { { 0, UTIME_OMIT }, { when, 0 } };
+    assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+    free(p);
+}
+
 static void test_expiry_and_touch(void **s)
 {
     (void)s;
     NEED_CLIENT();
     nox_create_options co;
     nox_create_options_init(&co);
-    co.ttl_seconds = 2;
+    co.ttl_seconds = 600;
     nox_error *err = nox_error_new();
     nox_assert_ok(nox_create(client, "ttl-touched", &co, NULL, err), err);
     nox_assert_ok(nox_create(client, "ttl-expires", &co, NULL, err), err);
-    sleep(1);
+
+    /* touch resets the clock to now + the sandbox's own TTL. */
+    set_expiry("ttl-touched", time(NULL) + 30);
     nox_assert_ok(nox_touch(client, "ttl-touched", err), err);
-    sleep(2);
+    nox_sandbox *sb = NULL;
+    nox_assert_ok(nox_info(client, "ttl-touched", &sb, err), err);
+    time_t now = time(NULL);
+    assert_true(sb->expires_at_unix >= now + 590 && sb->expires_at_unix <= now + 601);
+    nox_sandbox_free(sb);
+
+    /* Past its expiry a sandbox is gone for every operation. */
+    set_expiry("ttl-expires", time(NULL) - 1);
     const char *argv[] = { "true", NULL };
     nox_exec_result *res = NULL;
-    nox_assert_ok(nox_exec(client, "ttl-touched", argv, NULL, &res, err), err);
-    nox_exec_result_free(res);
     assert_int_equal(nox_exec(client, "ttl-expires", argv, NULL, &res, err), NOX_E_NOT_FOUND);
     assert_non_null(strstr(nox_error_message(err), "expired"));
     char *dir = nox_test_strf("%s/sandboxes/ttl-expires", state);
     assert_false(nox_test_exists(dir));
     free(dir);
+    nox_assert_ok(nox_exec(client, "ttl-touched", argv, NULL, &res, err), err);
+    nox_exec_result_free(res);
 
-    /* An expired sandbox nobody touches is removed when a client next opens
-     * the state directory, and its holder stops by itself. */
+    /* An expired sandbox nobody touches: its holder stops by itself (it
+     * watches the expiry), and the next client to open the state
+     * directory removes it. */
     nox_assert_ok(nox_create(client, "ttl-swept", &co, NULL, err), err);
-    sleep(3);
+    res = nox_test_sh(client, "ttl-swept", "sleep 7777 >/dev/null 2>&1 &");
+    nox_exec_result_free(res);
+    set_expiry("ttl-swept", time(NULL) - 1);
+    for (int i = 0; i < 300 && host_has_process("sleep 7777"); i++)
+        usleep(100000);
+    assert_false(host_has_process("sleep 7777"));
     nox_client *other = nox_test_local_client_at(state);
     dir = nox_test_strf("%s/sandboxes/ttl-swept", state);
     assert_false(nox_test_exists(dir));
     free(dir);
     nox_client_free(other);
+    nox_error_free(err);
+}
+
+static void test_expiry_in_real_time(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    /* The same with a real clock: a 2 s TTL ends by itself. Only a
+     * generous deadline, no timing assertion. */
+    nox_create_options co;
+    nox_create_options_init(&co);
+    co.ttl_seconds = 2;
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_create(client, "ttl-real", &co, NULL, err), err);
+    nox_sandbox *sb = NULL;
+    int r = 0;
+    for (int i = 0; i < 300; i++) {
+        r = nox_info(client, "ttl-real", &sb, err);
+        nox_sandbox_free(sb);
+        sb = NULL;
+        if (r == NOX_E_NOT_FOUND)
+            break;
+        usleep(100000);
+    }
+    assert_int_equal(r, NOX_E_NOT_FOUND);
     nox_error_free(err);
 }
 
@@ -407,32 +483,6 @@ static void test_background_processes_persist(void **s)
                       "break; sleep 1; done");
     assert_string_equal(res->stdout_data, "200\n");
     nox_exec_result_free(res);
-}
-
-static bool host_has_process(const char *marker)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    bool found = false;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        char *p = nox_test_strf("/proc/%s/cmdline", e->d_name);
-        size_t len = 0;
-        char *cmd = nox_test_read_file(p, &len);
-        free(p);
-        if (!cmd)
-            continue;
-        for (size_t i = 0; i < len; i++)
-            if (cmd[i] == '\0')
-                cmd[i] = ' ';
-        if (strstr(cmd, marker))
-            found = true;
-        free(cmd);
-    }
-    if (d)
-        closedir(d);
-    return found;
 }
 
 static void test_delete_kills_everything(void **s)
@@ -627,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_large_output_both_streams),
         cmocka_unit_test(test_invalid_ids),
         cmocka_unit_test(test_expiry_and_touch),
+        cmocka_unit_test(test_expiry_in_real_time),
         cmocka_unit_test(test_two_processes_share_state),
         cmocka_unit_test(test_background_processes_persist),
         cmocka_unit_test(test_delete_kills_everything),
