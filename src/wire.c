@@ -390,6 +390,16 @@ static bool is_blank(const char *s, size_t n)
     return true;
 }
 
+/* A UTF-8 byte order mark is not JSON, but some Windows tools put one
+ * before it, and RFC 8259 lets a parser ignore it. */
+static void skip_bom(const char **json, size_t *len)
+{
+    if (*json && *len >= 3 && memcmp(*json, "\xEF\xBB\xBF", 3) == 0) {
+        *json += 3;
+        *len -= 3;
+    }
+}
+
 /* Parses @p json into an object. NUL bytes are let through the parser and
  * refused per field (want_string), so the message can name the field, and
  * so exec output, which may hold NULs, can be decoded at all.
@@ -404,6 +414,7 @@ static int parse(const dec *d, const char *json, size_t len, bool empty_is_objec
     if (!json && len)
         return nox__error_set(d->err, NOX_E_INVALID, "JSON text is NULL but its length is %zu",
                               len);
+    skip_bom(&json, &len);
     if (!json || is_blank(json, len)) {
         if (!empty_is_object)
             return nox__error_set(d->err, d->code, "%s is empty; expected a JSON object", d->what);
@@ -1367,6 +1378,7 @@ char *nox_wire_error_message(const char *body, size_t len)
 {
     if (!body || len == 0)
         return strdup("");
+    skip_bom(&body, &len);
     json_error_t je;
     _cleanup_json_ json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, &je);
     if (json_is_object(j)) {
