@@ -430,6 +430,10 @@ static int parse(const dec *d, const char *json, size_t len, bool empty_is_objec
     json_error_t je;
     json_t *j = json_loadb(json, len, flags, &je);
     if (!j) {
+        /* jansson sets a text for every real parse error; when an
+         * allocation fails inside it, it often sets none. */
+        if (je.text[0] == '\0')
+            return nox__error_oom(d->err);
         switch (json_error_code(&je)) {
         case json_error_out_of_memory:
             return nox__error_oom(d->err);
