@@ -390,6 +390,16 @@ static bool is_blank(const char *s, size_t n)
     return true;
 }
 
+/* A UTF-8 byte order mark is not JSON, but some Windows tools put one
+ * before it, and RFC 8259 lets a parser ignore it. */
+static void skip_bom(const char **json, size_t *len)
+{
+    if (*json && *len >= 3 && memcmp(*json, "\xEF\xBB\xBF", 3) == 0) {
+        *json += 3;
+        *len -= 3;
+    }
+}
+
 /* Parses @p json into an object. NUL bytes are let through the parser and
  * refused per field (want_string), so the message can name the field, and
  * so exec output, which may hold NULs, can be decoded at all.
@@ -404,6 +414,7 @@ static int parse(const dec *d, const char *json, size_t len, bool empty_is_objec
     if (!json && len)
         return nox__error_set(d->err, NOX_E_INVALID, "JSON text is NULL but its length is %zu",
                               len);
+    skip_bom(&json, &len);
     if (!json || is_blank(json, len)) {
         if (!empty_is_object)
             return nox__error_set(d->err, d->code, "%s is empty; expected a JSON object", d->what);
@@ -419,6 +430,10 @@ static int parse(const dec *d, const char *json, size_t len, bool empty_is_objec
     json_error_t je;
     json_t *j = json_loadb(json, len, flags, &je);
     if (!j) {
+        /* jansson sets a text for every real parse error; when an
+         * allocation fails inside it, it often sets none. */
+        if (je.text[0] == '\0')
+            return nox__error_oom(d->err);
         switch (json_error_code(&je)) {
         case json_error_out_of_memory:
             return nox__error_oom(d->err);
@@ -578,7 +593,9 @@ int nox_wire_decode_create_request(const char *json, size_t len, nox_create_opti
     nox_create_options *o = malloc(size);
     if (!o)
         return nox__error_oom(err);
-    nox_create_options_init(o);
+    /* Not nox_create_options_init(): the wire module stands alone (the
+     * fuzzers link it without the client), so the defaults are set here. */
+    memset(o, 0, sizeof *o);
     o->ttl_seconds = ttl;
     char *cur = (char *)(o + 1);
     for (size_t i = 0; i < NOX_ARRAY_SIZE(create_strings); i++)
@@ -593,11 +610,9 @@ int nox_wire_encode_create_request(const nox_create_options *opts, char **ret_js
 {
     if (!ret_json)
         return nox__error_set(err, NOX_E_INVALID, "encoding a create request needs a result");
-    nox_create_options defaults;
-    if (!opts) {
-        nox_create_options_init(&defaults);
+    const nox_create_options defaults = { .ttl_seconds = DEFAULT_TTL_SECONDS };
+    if (!opts)
         opts = &defaults;
-    }
     if (opts->ttl_seconds <= 0)
         return nox__error_set(err, NOX_E_INVALID, "ttlSeconds must be a positive number, not %ld",
                               opts->ttl_seconds);
@@ -724,7 +739,7 @@ int nox_wire_decode_exec_request(const char *json, size_t len, nox_exec_request 
     }
     argv[argc] = NULL;
     req->argv = argv;
-    nox_exec_options_init(&req->opts);
+    memset(&req->opts, 0, sizeof req->opts);
     req->opts.timeout_seconds = timeout;
     if (workdir)
         req->opts.workdir = pack(&cur, workdir, workdir_len);
@@ -1367,6 +1382,7 @@ char *nox_wire_error_message(const char *body, size_t len)
 {
     if (!body || len == 0)
         return strdup("");
+    skip_bom(&body, &len);
     json_error_t je;
     _cleanup_json_ json_t *j = json_loadb(body, len, JSON_ALLOW_NUL, &je);
     if (json_is_object(j)) {

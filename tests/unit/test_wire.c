@@ -161,6 +161,14 @@ static void test_create_decode_valid(void **state)
     assert_null(o->ephemeral_storage_limit);
     nox_free(o);
 
+    /* A byte order mark before the JSON is skipped. */
+    o = create_ok("\xef\xbb\xbf{\"ttlSeconds\":7}");
+    assert_int_equal(o->ttl_seconds, 7);
+    nox_free(o);
+    o = create_ok("\xef\xbb\xbf");
+    assert_int_equal(o->ttl_seconds, 900);
+    nox_free(o);
+
     o = create_ok("{\"ttlSeconds\":null,\"image\":\"\"}");
     assert_int_equal(o->ttl_seconds, 900);
     assert_string_equal(o->image, "");
@@ -865,6 +873,8 @@ static void test_exec_result_decode(void **state)
     result_bad("null", "answer must be a JSON object, not null");
     result_bad("<html>502 Bad Gateway</html>", "answer is not valid JSON");
     result_bad("{\"exitCode\":0", "line 1, column");
+    result_bad("\xef\xbb\xbf", "answer is empty");
+    result_bad("\xef\xbb\xbf\xef\xbb\xbf{}", "not valid JSON");
 
     nox_error *err = nox_error_new();
     assert_failed(nox_wire_decode_exec_result("{}", 2, NULL, err), err, NOX_E_INVALID, "");
@@ -1194,6 +1204,7 @@ static void test_error_message(void **state)
     (void)state;
     MESSAGE("{\"error\":\"no such sandbox\"}", "no such sandbox");
     MESSAGE("{\"message\":\"m\"}", "m");
+    MESSAGE("\xef\xbb\xbf{\"error\":\"bom\"}", "bom");
     MESSAGE("{\"detail\":\"Sandbox not found\"}", "Sandbox not found");
     MESSAGE("{\"error\":\"e\",\"message\":\"m\",\"detail\":\"d\"}", "e");
     MESSAGE("{\"error\":null,\"message\":\"m\"}", "m");
