@@ -212,7 +212,7 @@ static int check_quantity_field(const char *value, const char *field, nox_error 
     uint64_t v;
     int r = nox_parse_quantity(value, &v, err);
     if (r < 0)
-        return nox__error_prefix(err, "%s", field);
+        return nox__error_prefix(err, r, "%s", field);
     return 0;
 }
 
@@ -485,7 +485,7 @@ int nox_download_workspace(nox_client *c, const char *id, const char *src_path,
     nox_extract_stats st = { 0 };
     r = nox__extract(src, dfd, &eo, &st, err);
     if (r < 0)
-        return nox__error_prefix(err, "extract into `%s`", local_dir);
+        return nox__error_prefix(err, r, "extract into `%s`", local_dir);
     if (ret_any)
         *ret_any = st.entries > 0;
     return 0;

@@ -153,24 +153,24 @@ int nox__error_http(nox_error *err, int code, int status, const char *body, size
     return code;
 }
 
-int nox__error_prefix(nox_error *err, const char *fmt, ...)
+int nox__error_prefix(nox_error *err, int code, const char *fmt, ...)
 {
     if (!err)
-        return NOX_E_INTERNAL;
+        return code;
     char *prefix = NULL;
     va_list ap;
     va_start(ap, fmt);
     int r = vasprintf(&prefix, fmt, ap);
     va_end(ap);
     if (r < 0)
-        return err->code;
+        return code;
     char *full = nox__asprintf("%s: %s", prefix, nox_error_message(err));
     free(prefix);
     if (full) {
         free_message(err);
         err->message = full;
     }
-    return err->code;
+    return code;
 }
 
 int nox__error_copy(nox_error *dst, const nox_error *src)

@@ -29,9 +29,10 @@ int nox__error_errno(nox_error *err, int code, int errnum, const char *fmt, ...)
 int nox__error_http(nox_error *err, int code, int status, const char *body, size_t body_len,
                     const char *fmt, ...) NOX_PRINTF(6, 7) NOX_HIDDEN;
 
-/* Prefixes the message already in @p err with a formatted context, keeping
- * its code: "exec in sandbox `a`: <old message>". Returns the code. */
-int nox__error_prefix(nox_error *err, const char *fmt, ...) NOX_PRINTF(2, 3) NOX_HIDDEN;
+/* Prefixes the message already in @p err with a formatted context:
+ * "exec in sandbox `a`: <old message>". Returns @p code (the failure's
+ * code, which the caller has even when @p err is NULL). */
+int nox__error_prefix(nox_error *err, int code, const char *fmt, ...) NOX_PRINTF(3, 4) NOX_HIDDEN;
 
 /* Copies everything from @p src into @p dst (dst may be NULL). */
 int nox__error_copy(nox_error *dst, const nox_error *src) NOX_HIDDEN;

@@ -578,13 +578,8 @@ int nox_wire_decode_create_request(const char *json, size_t len, nox_create_opti
         if (create_strings[i].quantity) {
             uint64_t q;
             r = nox_parse_quantity(str[i], &q, err);
-            if (r < 0) {
-                /* Without an error object there is no message to prefix,
-                 * and nox__error_prefix() would change the code. */
-                if (err)
-                    nox__error_prefix(err, "field `%s`", key);
-                return r;
-            }
+            if (r < 0)
+                return nox__error_prefix(err, r, "field `%s`", key);
         }
         if (!size_add(&size, str_len[i]))
             return nox__error_oom(err);

@@ -10,9 +10,11 @@
  *
  * Decoders are strict on types (a string where an integer belongs is an
  * error naming the field), tolerant of fields they do not know, and refuse
- * strings with embedded NUL bytes. Every decoded object is one allocation:
- * release it with nox_free(). Encoders return a NUL-terminated JSON text
- * (free with nox_free()) and its length.
+ * strings with embedded NUL bytes. Decoded requests are one allocation,
+ * released with nox_free(); decoded answers have their own free functions
+ * (nox_exec_result_free(), nox_sandbox_free(), nox_sandbox_list_free()).
+ * Encoders return a NUL-terminated JSON text (free with nox_free()) and its
+ * length.
  *
  * See docs/api-v1.md for the contract and the fields NoxRunner adds.
  */

@@ -170,7 +170,7 @@ static int quantity_value(const char *text, const char *field, uint64_t dflt_val
     uint64_t milli;
     int r = nox_parse_quantity(text, &milli, err);
     if (r < 0)
-        return nox__error_prefix(err, "%s", field);
+        return nox__error_prefix(err, r, "%s", field);
     uint64_t v = bytes ? milli / 1000 + (milli % 1000 != 0) : milli;
     if (v < min)
         return nox__error_set(err, NOX_E_INVALID, "%s `%s` is below the minimum of %llu%s", field,
@@ -507,7 +507,7 @@ static int local_upload(nox_backend *b, const char *id, const char *dest, nox_so
     }
     r = nox__extract(archive, dfd, &eo, NULL, err);
     if (r == NOX_E_LIMIT && room < l->base.opts->extract.max_total_bytes)
-        nox__error_prefix(err,
+        nox__error_prefix(err, r,
                           "upload into sandbox `%s` (ephemeral storage limit %llu bytes, "
                           "%llu in use)",
                           id, (unsigned long long)m.storage_bytes, (unsigned long long)used);
