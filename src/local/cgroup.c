@@ -96,6 +96,9 @@ int nox__cgroup_detect(nox_cgroup_host *h)
         if (sscanf(line, "%*d %*d %*s %4095s %4095s", root, mnt) != 2)
             continue;
         if (strcmp(fstype, "cgroup2") == 0 && !h->v2_mount) {
+            /* Not the first cgroup2 line when unescaping the last one's
+             * mount point ran out of memory. */
+            free(v2_root);
             h->v2_mount = unescape(mnt);
             v2_root = unescape(root);
         } else if (strcmp(fstype, "cgroup") == 0) {
