@@ -1387,7 +1387,10 @@ char *nox_wire_error_message(const char *body, size_t len)
             return json_value_text(json_object_get(v, "message"));
         if (json_is_string(v))
             return json_value_text(v);
-        if (json_is_string(v = field(j, "message")))
+        /* Not json_is_string(v = ...): the macro evaluates its argument
+         * twice. */
+        v = field(j, "message");
+        if (json_is_string(v))
             return json_value_text(v);
         if ((v = field(j, "detail")))
             return json_value_text(v);
