@@ -24,6 +24,9 @@ void nox_test_write_file(const char *path, const void *data, size_t len);
 char *nox_test_read_file(const char *path, size_t *ret_len);
 /* True when @p path exists (lstat). */
 bool nox_test_exists(const char *path);
+/* The decimal number at the start of @p text, which must be followed only
+ * by whitespace; fails the test otherwise (atoi would read garbage as 0). */
+long nox_test_parse_long(const char *text);
 /* Formats into a new string (aborts on failure). */
 char *nox_test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Exit status of a test program that skipped entirely; ctest reports it

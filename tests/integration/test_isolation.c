@@ -199,7 +199,7 @@ static void test_processes_isolated(void **s)
     /* pid 1 is nox-init; a handful of processes at most (holder,
      * supervisor, sh, cat/ls/grep). */
     assert_non_null(strstr(r->stdout_data, "nox-init\n"));
-    int n = atoi(strchr(r->stdout_data, '\n') + 1);
+    long n = nox_test_parse_long(strchr(r->stdout_data, '\n') + 1);
     assert_true(n > 0 && n < 10);
     nox_exec_result_free(r);
     char *script = nox_test_strf("kill -0 %d 2>&1 || echo no-such", (int)getppid());

@@ -132,7 +132,7 @@ static void test_fork_bomb_contained(void **s)
     /* The timeout took the bomb's whole tree: the sandbox is usable. */
     r = nox_test_sh(client, "bomb", "ls /proc | grep -c '^[0-9]'");
     assert_int_equal(r->exit_code, 0);
-    assert_true(atoi(r->stdout_data) < 10);
+    assert_true(nox_test_parse_long(r->stdout_data) < 10);
     nox_exec_result_free(r);
     nox_error_free(err);
 }
@@ -187,7 +187,7 @@ static void test_disk_filler_contained(void **s)
     nox_sandbox *sb = NULL;
     nox_assert_ok(nox_info(client, "filler", &sb, err), err);
     /* Stopped near the limit, far below what it tried to write. */
-    assert_true(sb->disk_used_bytes < 200ll << 20);
+    assert_true(sb->disk_used_bytes < 200LL << 20);
     nox_sandbox_free(sb);
     /* An upload past the limit is refused whole. */
     char *big = calloc(1, 32 << 20);

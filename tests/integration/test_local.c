@@ -652,7 +652,9 @@ static void test_holder_restart_keeps_files(void **s)
     char *text = nox_test_read_file(meta, NULL);
     char *hp = strstr(text, "\"holderPid\":");
     assert_non_null(hp);
-    pid_t holder = (pid_t)atoi(hp + strlen("\"holderPid\":"));
+    char *end;
+    pid_t holder = (pid_t)strtol(hp + strlen("\"holderPid\":"), &end, 10);
+    assert_true(end != hp + strlen("\"holderPid\":"));
     assert_true(holder > 1);
     assert_int_equal(kill(holder, SIGKILL), 0);
     usleep(200000);

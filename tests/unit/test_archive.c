@@ -179,8 +179,9 @@ static int list_cb(const char *path, const struct stat *st, int flag, struct FTW
     }
     if (g_n == g_cap) {
         g_cap = g_cap ? g_cap * 2 : 64;
-        g_lines = realloc(g_lines, g_cap * sizeof *g_lines);
-        assert_non_null(g_lines);
+        char **more = realloc(g_lines, g_cap * sizeof *g_lines);
+        assert_non_null(more);
+        g_lines = more;
     }
     g_lines[g_n++] = line;
     return 0;
@@ -205,9 +206,12 @@ static char *listing(const char *dir)
         total += strlen(g_lines[i]) + 1;
     char *out = calloc(1, total);
     assert_non_null(out);
+    size_t len = 0;
     for (size_t i = 0; i < g_n; i++) {
-        strcat(out, g_lines[i]);
-        strcat(out, "\n");
+        size_t n = strlen(g_lines[i]);
+        memcpy(out + len, g_lines[i], n);
+        out[len + n] = '\n';
+        len += n + 1;
         free(g_lines[i]);
     }
     free(g_lines);
@@ -1532,9 +1536,10 @@ static void test_refuse_limits(void **state)
 
     /* Deeper than 256 levels. */
     char *deep = calloc(1, 2 * 300 + 8);
+    assert_non_null(deep);
     for (int i = 0; i < 300; i++)
-        strcat(deep, "d/");
-    strcat(deep, "f");
+        memcpy(deep + 2 * i, "d/", 2);
+    deep[2 * 300] = 'f';
     t = tb_new(TB_PAX_GZ);
     tb_file(t, deep, "x", 0644);
     tb_finish(t);

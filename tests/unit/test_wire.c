@@ -561,7 +561,7 @@ static void test_exec_result_bad_utf8(void **state)
         const char *out;
         size_t out_len;
     } cases[] = {
-#define C(i, o) { i, sizeof i - 1, o, sizeof o - 1 }
+#define C(i, o) { i, sizeof(i) - 1, o, sizeof(o) - 1 }
         C("plain ascii", "plain ascii"),
         C("a\0b", "a\0b"),
         C("\xff", FFFD),
