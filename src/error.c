@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Defines the helpers that error.h spells out for the static analyzer. */
+#define NOX_ERROR_IMPL
 #include "error.h"
 
 #include <stdarg.h>

@@ -46,4 +46,23 @@ int nox__code_from_errno(int errnum) NOX_HIDDEN;
 /* Maps an HTTP status to the nox_code a client reports for it. */
 int nox__code_from_http_status(int status) NOX_HIDDEN;
 
+#if defined(__clang_analyzer__) && !defined(NOX_ERROR_IMPL)
+/* The static analyzer (clang-tidy's clang-analyzer-*) sees one file at a
+ * time, so it cannot know that these helpers return a negative code: it
+ * follows `r = nox__error_oom(err)` on as if r could be 0 and reports the
+ * NULL that the failure left behind. Stating the contract for it removes
+ * that whole family of false positives. Compilers never see these macros,
+ * nor does error.c, which defines the functions. */
+static inline int nox__analyzer_failed(int code)
+{
+    __builtin_assume(code < 0);
+    return code;
+}
+#define nox__error_set(...)    nox__analyzer_failed(nox__error_set(__VA_ARGS__))
+#define nox__error_errno(...)  nox__analyzer_failed(nox__error_errno(__VA_ARGS__))
+#define nox__error_http(...)   nox__analyzer_failed(nox__error_http(__VA_ARGS__))
+#define nox__error_prefix(...) nox__analyzer_failed(nox__error_prefix(__VA_ARGS__))
+#define nox__error_oom(...)    nox__analyzer_failed(nox__error_oom(__VA_ARGS__))
+#endif
+
 #endif

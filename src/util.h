@@ -31,7 +31,7 @@ static inline void nox__freep(void *p)
     free(*(void **)p);
 }
 
-static inline void nox__closep(int *fd)
+static inline void nox__closep(const int *fd)
 {
     if (*fd >= 0) {
         int saved = errno;

@@ -285,6 +285,11 @@ static int fail(const dec *d, const jpath *p, const char *fmt, ...)
     }
     return nox__error_set(d->err, d->code, "field `%s` %s", path.data ? path.data : "", msg);
 }
+#ifdef __clang_analyzer__
+/* The analyzer does not inline variadic functions, so it cannot see that
+ * fail() always returns a negative code (d->code); see error.h. */
+#define fail(...) nox__analyzer_failed(fail(__VA_ARGS__))
+#endif
 
 static const char *type_name(const json_t *v)
 {
@@ -889,6 +894,8 @@ static int append_json_string(nox_buf *b, const char *s, size_t n)
             break;
         default:
             if (c < 0x20) {
+                /* esc is a byte sequence of out_len bytes, not a string. */
+                // NOLINTNEXTLINE(bugprone-not-null-terminated-result)
                 memcpy(esc + 1, "u00", 3);
                 esc[4] = hex[c >> 4];
                 esc[5] = hex[c & 15];

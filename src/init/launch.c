@@ -351,7 +351,7 @@ static int probe_child(unsigned long clone_flags, int (*step)(void *), void *arg
     char *sp = strchr(buf, ' ');
     if (sp && detail)
         snprintf(detail, NOX_MSG_MAX, "%s", sp + 1);
-    return atoi(buf);
+    return (int)strtol(buf, NULL, 10);
 }
 
 static nox_init_cfg probe_cfg;

@@ -24,6 +24,9 @@
 #define EXEC_GRACE_MS 15000
 #define READ_CHUNK    65536
 
+/* POSIX has programs declare environ themselves; glibc's unistd.h also does
+ * under _GNU_SOURCE, which the build defines. */
+// NOLINTNEXTLINE(readability-redundant-declaration)
 extern char **environ;
 
 int nox__find_init(const char *opt, char **ret_path, nox_error *err)
@@ -545,7 +548,6 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
                  * exec was killed. */
                 st.kind = NOX_EXIT_SIGNAL;
                 st.sig = SIGKILL;
-                have_result = true;
                 lost_supervisor = true;
                 break;
             }

@@ -11,6 +11,9 @@
 
 #include "local.h"
 
+/* POSIX has programs declare environ themselves; glibc's unistd.h also does
+ * under _GNU_SOURCE, which the build defines. */
+// NOLINTNEXTLINE(readability-redundant-declaration)
 extern char **environ;
 
 typedef struct report_builder {
@@ -52,7 +55,7 @@ static int seccomp_mode(void)
     if (nox__read_file_at(AT_FDCWD, "/proc/self/status", 1 << 16, &s, NULL) < 0)
         return -1;
     char *p = strstr(s, "\nSeccomp:");
-    return p ? atoi(p + 9) : -1;
+    return p ? (int)strtol(p + 9, NULL, 10) : -1;
 }
 
 static void sysctl_checks(report_builder *b, bool root)
