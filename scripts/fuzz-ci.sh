@@ -127,9 +127,12 @@ done
 for t in "${selected[@]}"; do
     read -r name _ <<<"$t"
     [ "$(cat "$work/$name.rc" 2>/dev/null || echo 1)" = 0 ] && continue
+    repro="$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$work/$name.log" | tail -n 1)"
     echo
     echo "=== $name failed; the end of its log: ==="
     tail -n 60 "$work/$name.log"
-    echo "Reproduce with: $build/fuzz/$name <reproducer>  (TMPDIR=/dev/shm for file targets)"
+    echo "Reproduce with: $build/fuzz/$name ${repro:-<the input above>}" \
+        "(with TMPDIR=/dev/shm for the targets that make files)"
+    echo "docs/fuzzing.md says how the input becomes a regression test."
 done
 exit "$failed"
