@@ -18,7 +18,10 @@
  * extractor accepts; some are raw bytes, and then extraction may refuse the
  * archive, but only as NOX_E_ARCHIVE and without leaving anything behind.
  * Bit 0 of the first byte instead archives one regular file under a member
- * name made of several components.
+ * name made of several components. Bit 1 extracts as root does for a
+ * sandbox user (every entry given to FUZZ_UID:FUZZ_GID; only when running
+ * as root), bit 2 stages in a separate directory instead of inside the
+ * destination, which must be left empty.
  *
  * Run it with TMPDIR on a tmpfs (TMPDIR=/dev/shm): every run makes and
  * removes two trees, several times faster there than on a disk. With
@@ -47,6 +50,8 @@
 #define MAX_TREE_DEPTH  5
 #define BIG_FILE_BYTES  (256 * 1024 + 300) /* just past the writer's chunk */
 #define MAX_NODES       64
+#define FUZZ_UID        4242
+#define FUZZ_GID        4343
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -291,6 +296,18 @@ static void tree_free(tree *t)
         free(t->nodes[i].path);
 }
 
+/* How this run extracts (bits 1 and 2 of the first byte). */
+static struct {
+    bool chown;
+    int staging_fd; /* -1: inside the destination */
+} g_run;
+
+static void check_owner(const struct stat *st)
+{
+    if (g_run.chown)
+        CHECK(st->st_uid == FUZZ_UID && st->st_gid == FUZZ_GID);
+}
+
 /* ---- comparing ---- */
 
 typedef struct listing {
@@ -389,6 +406,7 @@ static void compare_dir(compare_state *cs, int ofd, int cfd, unsigned depth)
         CHECK(fstatat(cfd, name, &cst, AT_SYMLINK_NOFOLLOW) == 0);
         CHECK((os.st_mode & S_IFMT) == (cst.st_mode & S_IFMT));
         CHECK(os.st_mtim.tv_sec == cst.st_mtim.tv_sec);
+        check_owner(&cst);
         if (!S_ISLNK(os.st_mode))
             CHECK((os.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID)) == (cst.st_mode & 07777));
         if (S_ISREG(os.st_mode)) {
@@ -471,10 +489,18 @@ static int extract(nox_source *src, int dest_fd, nox_error *err)
     opts.limits.max_entry_bytes = 1u << 20;
     opts.limits.max_total_bytes = 16u << 20;
     opts.limits.max_path_bytes = 4096;
-    opts.staging_parent_fd = -1;
+    opts.chown = g_run.chown;
+    opts.uid = FUZZ_UID;
+    opts.gid = FUZZ_GID;
+    opts.staging_parent_fd = g_run.staging_fd;
     nox_extract_stats st;
-    return nox__extract(src, dest_fd, &opts, &st, err);
+    int r = nox__extract(src, dest_fd, &opts, &st, err);
+    /* The staging directory goes, whatever happened. */
+    if (g_run.staging_fd >= 0)
+        CHECK(count_entries(g_run.staging_fd) == 0);
+    return r;
 }
+
 
 /* Bit 0 set: one regular file, archived under a name of a few components. */
 static void single_file(tree *t, reader *r, int dest_fd, int gzip_level)
@@ -507,6 +533,17 @@ static void single_file(tree *t, reader *r, int dest_fd, int gzip_level)
     CHECK(fstatat(t->root_fd, file, &os, 0) == 0);
     CHECK(fstatat(dest_fd, member, &cst, AT_SYMLINK_NOFOLLOW) == 0);
     CHECK(S_ISREG(cst.st_mode) && cst.st_size == os.st_size);
+    check_owner(&cst);
+    /* The directories the member name implies: made 0755, and owned like
+     * the rest. */
+    for (char *slash = strchr(member, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        struct stat dst;
+        CHECK(fstatat(dest_fd, member, &dst, AT_SYMLINK_NOFOLLOW) == 0);
+        CHECK(S_ISDIR(dst.st_mode) && (dst.st_mode & 07777) == 0755);
+        check_owner(&dst);
+        *slash = '/';
+    }
     CHECK((os.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID)) == (cst.st_mode & 07777));
     int a = openat(t->root_fd, file, O_RDONLY | O_CLOEXEC);
     int b = openat(dest_fd, member, O_RDONLY | O_CLOEXEC);
@@ -565,6 +602,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int dest_fd = make_dir_in(box, "copy");
     t.dirs[0] = (dir_info){ t.root_fd, strdup(""), 0 };
     t.n_dirs = 1;
+    g_run.chown = (flags & 2) && geteuid() == 0;
+    g_run.staging_fd = flags & 4 ? make_dir_in(box, "stage") : -1;
 
     build(&t, &r);
     if (flags & 1)
@@ -575,6 +614,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tree_free(&t);
     close(t.root_fd);
     close(dest_fd);
+    if (g_run.staging_fd >= 0)
+        close(g_run.staging_fd);
     /* NOX_FUZZ_KEEP=1 leaves both trees for a look, when reproducing. */
     if (getenv("NOX_FUZZ_KEEP"))
         fprintf(stderr, "kept %s\n", box);

@@ -181,6 +181,12 @@ put("tar_writer", "hardlinks", prog(0, 4, [f_file(0, "one", size=30), f_dir(0, "
     f_hardlink(0, "four", 1)], times(6)))
 put("tar_writer", "single-file", prog(1, 6, [f_file(0, "data", size=50, mode=0o751)],
     times(1) + b"\x02" + nm("dir") + nm("sub") + nm("file.bin")))
+# Extracted as root for a sandbox user (bit 1), staged beside (bit 2).
+put("tar_writer", "chown", prog(2, 1, [f_file(0, "f"), f_dir(0, "d"), f_symlink(1, "l", 1, ["f"], depth=1),
+    f_hardlink(1, "h", 0)], times(4)))
+put("tar_writer", "staged-beside", prog(4, 1, [f_dir(0, "d"), f_file(1, "f")], times(2)))
+put("tar_writer", "single-file-chown-staged", prog(7, 1, [f_file(0, "x", size=9)],
+    times(1) + b"\x01" + nm("a") + nm("b")))
 put("tar_writer", "old-and-new-times", prog(0, 1, [f_file(0, "old"), f_dir(0, "new")],
     struct.pack("<HHH", 0x8000, 0, 0) + struct.pack("<HHH", 0x7fff, 0xffff, 999)))
 PY
