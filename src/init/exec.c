@@ -155,10 +155,12 @@ NOX_NORETURN static void run_command(const nox_init_cfg *cfg, const nox_filter *
 {
     /* Its own process group: the timeout kills the group first. */
     setpgid(0, 0);
+    /* The holder ignores SIGPIPE and blocks a few signals (they go to its
+     * signalfd); every other disposition is already the default. A
+     * command starts with all of them default and unblocked. */
     sigset_t none;
     sigemptyset(&none);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
@@ -186,6 +188,22 @@ NOX_NORETURN static void run_command(const nox_init_cfg *cfg, const nox_filter *
     environ = env;
     execvp(rq->argv[0], rq->argv);
     child_fail(errfd, "exec");
+}
+
+/* vfork: no copy of the page tables, and the supervisor has nothing to do
+ * until the command has exec'd anyway. Between vfork and execve the child
+ * only makes system calls and writes its own stack frames; it never
+ * returns here. A function of its own, so no caller's locals live across
+ * the vfork. */
+static __attribute__((noinline)) pid_t spawn_command(const nox_init_cfg *cfg,
+                                                     const nox_filter *filter,
+                                                     const struct request *rq, char **env,
+                                                     int out_fd, int err_fd, const int errp[2])
+{
+    pid_t pid = vfork();
+    if (pid == 0)
+        run_command(cfg, filter, rq, env, out_fd, err_fd, errp[1]);
+    return pid;
 }
 
 static pid_t *list_children(size_t *ret_n)
@@ -365,17 +383,13 @@ void nox__supervise(const nox_init_cfg *cfg, const nox_filter *filter, int conn,
         _exit(1);
     }
     int64_t t0 = nox__now_mono_ns();
-    pid_t pid = fork();
+    pid_t pid = spawn_command(cfg, filter, &rq, env, out_fd, err_fd, errp);
     if (pid < 0) {
         st.kind = NOX_EXIT_SETUP;
         st.err = errno;
         snprintf(st.stage, sizeof st.stage, "fork");
         send_result(conn, &st);
         _exit(1);
-    }
-    if (pid == 0) {
-        close(errp[0]);
-        run_command(cfg, filter, &rq, env, out_fd, err_fd, errp[1]);
     }
     close(errp[1]);
     close(out_fd);
@@ -396,8 +410,6 @@ void nox__supervise(const nox_init_cfg *cfg, const nox_filter *filter, int conn,
         send_result(conn, &st);
         finish(conn, sig_fd);
     }
-    int64_t started[1] = { pid };
-    nox__proto_send(conn, NOX_OP_STARTED, started, sizeof started, NULL, 0);
 
     int64_t deadline = rq.timeout_ms ? t0 + (int64_t)rq.timeout_ms * 1000000LL : INT64_MAX;
     int storage_fd = -1;

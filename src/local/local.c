@@ -375,13 +375,14 @@ static int open_for_use(nox_local *l, const char *id, int *ret_fd, nox_error *er
     int r = nox__sandbox_open(l, id, &sbfd, err);
     if (r < 0)
         return r;
-    if (is_expired(sbfd)) {
+    r = nox__expiry_use(sbfd);
+    if (r == 1) {
         _cleanup_close_ int locked = -1;
         if (nox__sandbox_lock(l, id, &locked, NULL) == 0 && is_expired(locked))
             nox__sandbox_destroy(l, id, locked, NULL);
         return nox__error_set(err, NOX_E_NOT_FOUND, "sandbox `%s` does not exist (it expired)", id);
     }
-    if (nox__expiry_touch(sbfd, 0) < 0)
+    if (r < 0)
         return nox__error_errno(err, NOX_E_IO, errno, "touch sandbox `%s`", id);
     *ret_fd = steal_fd(&sbfd);
     return 0;
@@ -405,9 +406,12 @@ static int local_exec(nox_backend *b, const char *id, const char *const *argv,
     int r = open_for_use(l, id, &sbfd, err);
     if (r < 0)
         return r;
+    int64_t t0 = nox__now_mono_ns();
     r = nox__pod_exec(l, id, sbfd, argv, o, ret_res, err);
-    /* A long command counts as use until its end. */
-    nox__expiry_touch(sbfd, 0);
+    /* A long command counts as use until its end (a short one was just
+     * counted at its start). */
+    if (nox__now_mono_ns() - t0 > 1000000000LL)
+        nox__expiry_touch(sbfd, 0);
     return r;
 }
 

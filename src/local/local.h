@@ -127,6 +127,9 @@ int nox__sandbox_lock(nox_local *l, const char *id, int *ret_fd, nox_error *err)
 int nox__expiry_read(int sbfd, int64_t *ret_expires, int64_t *ret_ttl) NOX_HIDDEN;
 /* Sets expiry to now + TTL (TTL rewritten when @p ttl > 0). */
 int nox__expiry_touch(int sbfd, int64_t ttl) NOX_HIDDEN;
+/* For a use of the sandbox: 1 when it has expired (left as is), else 0
+ * after resetting its expiry to now + its TTL; -1 on failure. One open. */
+int nox__expiry_use(int sbfd) NOX_HIDDEN;
 /* Removes a locked sandbox: stops its holder, removes its cgroups, moves
  * it to the trash, frees its uid slot, deletes its files. */
 int nox__sandbox_destroy(nox_local *l, const char *id, int sbfd, nox_error *err) NOX_HIDDEN;
