@@ -9,7 +9,7 @@
 
 static const noxrc_command *const commands[] = {
     &noxrc_command_health, &noxrc_command_create,   &noxrc_command_exec,
-    &noxrc_command_upload,   &noxrc_command_download,
+    &noxrc_command_shell,  &noxrc_command_upload,   &noxrc_command_download,
     &noxrc_command_touch,  &noxrc_command_delete,   &noxrc_command_list,
     &noxrc_command_info,   &noxrc_command_check,
 };

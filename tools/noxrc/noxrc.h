@@ -83,6 +83,7 @@ typedef struct noxrc_command {
 extern const noxrc_command noxrc_command_health;
 extern const noxrc_command noxrc_command_create;
 extern const noxrc_command noxrc_command_exec;
+extern const noxrc_command noxrc_command_shell;
 extern const noxrc_command noxrc_command_upload;
 extern const noxrc_command noxrc_command_download;
 extern const noxrc_command noxrc_command_touch;
