@@ -37,7 +37,7 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         noxrc_json_key(&j, "backend");
         noxrc_json_string(&j, local ? "local" : "http");
         noxrc_json_key(&j, "location");
-        noxrc_json_string(&j, where);
+        noxrc_json_string(&j, *where ? where : NULL);
         if (!healthy) {
             noxrc_json_key(&j, "error");
             noxrc_json_string(&j, nox_error_message(err));
@@ -51,8 +51,10 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
             return NOXRC_EXIT_FAILURE;
     }
     if (healthy) {
-        if (local)
+        if (local && *where)
             noxrc_success(ctx, "Local backend is healthy (state directory %s)", where);
+        else if (local)
+            noxrc_success(ctx, "Local backend is healthy");
         else
             noxrc_success(ctx, "Backend at %s is healthy", where);
         return NOXRC_EXIT_OK;

@@ -71,7 +71,8 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         return NOXRC_EXIT_OK;
     }
     if (list->count == 0) {
-        noxrc_info(ctx, "No sandboxes in %s", nox_client_location(c));
+        const char *where = nox_client_location(c);
+        noxrc_info(ctx, "No sandboxes%s%s", *where ? " in " : "", where);
         nox_sandbox_list_free(list);
         return NOXRC_EXIT_OK;
     }
