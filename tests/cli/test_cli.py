@@ -322,6 +322,32 @@ def test_each_command_help():
 
 
 @test("basic")
+def test_docs_cover_every_command_and_option():
+    # Every option any --help shows is in the man page, the bash completion
+    # and docs/cli.md, so that the three cannot fall behind the code.
+    src = os.environ.get("NOX_TEST_SOURCE_DIR") or os.path.dirname(os.path.dirname(
+        os.path.dirname(os.path.abspath(__file__))))
+    texts = {}
+    for rel in ("man/noxrc.1", "packaging/bash-completion/noxrc", "docs/cli.md"):
+        path = os.path.join(src, rel)
+        if not os.path.exists(path):
+            raise Failure("%s is missing" % rel)
+        with open(path, encoding="utf-8") as f:
+            texts[rel] = f.read()
+    texts["man/noxrc.1"] = texts["man/noxrc.1"].replace("\\-", "-")
+    for c in COMMANDS:
+        r = noxrc(c, "--help")
+        opts = set(m.group(1) for m in re.finditer(r"^\s+(?:-\w, )?(--[a-z][a-z-]+)", r.out, re.M))
+        opts |= set(re.findall(r"^\s+--local, (--local-test)", r.out, re.M))
+        opts -= {"--help"}
+        check(len(opts) >= 8, "options found in %s --help" % c, opts)
+        for rel, text in texts.items():
+            check(re.search(r"\b%s\b" % c, text), "%s documents %s" % (rel, c))
+            for o in sorted(opts):
+                check(o in text, "%s documents %s of %s" % (rel, o, c))
+
+
+@test("basic")
 def test_version():
     r = noxrc("--version")
     expect(r, 0)
