@@ -55,6 +55,7 @@ typedef struct shell {
     nox_client_options copts;
     char *history;
     noxrc_json json; /* --json: the document being built */
+    pid_t pid;       /* of the shell, for its workers */
 } shell;
 
 /* ---- signals ---- */
@@ -198,7 +199,7 @@ NOXRC_NORETURN static void worker(const shell *sh, op_kind op, const char *arg, 
     /* If the shell dies, so do we: our connection closes and the command
      * with it, instead of running on for nobody. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1)
+    if (getppid() != sh->pid)
         _exit(1);
 
     nox_client *c = NULL;
@@ -856,14 +857,16 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
     sh.quiet.json = false;
     sh.id = id;
     sh.timeout_seconds = timeout_seconds;
+    sh.pid = getpid();
     sh.interactive = isatty(STDIN_FILENO) == 1 && !ctx->json;
     sh.cwd = resolve_path("/workspace", workdir);
     if (!sh.cwd)
         return noxrc_failf(ctx, NOX_E_NOMEM, "out of memory");
 
-    /* The first call in this process: the backend is reachable, the
-     * sandbox exists (its TTL starts again), and warnings such as the one
-     * of --unisolated are said once, here. */
+    /* The first call, made here rather than in a worker: the backend is
+     * reachable, the sandbox exists, the starting directory is one, and
+     * warnings such as the one of --unisolated are said once. It is an
+     * exec (the one route every backend has) rather than a touch. */
     {
         _cleanup_client_ nox_client *c = NULL;
         if ((rc = noxrc_open_client(ctx, &c)) != 0) {
@@ -871,35 +874,29 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
             return rc;
         }
         _cleanup_error_ nox_error *err = nox_error_new();
-        if (!err || nox_touch(c, id, err) < 0) {
+        const char *probe[] = { "sh", "-c", "test -d \"$1\"", "sh", sh.cwd, NULL };
+        nox_exec_options eo;
+        nox_exec_options_init(&eo);
+        eo.workdir = "/";
+        nox_exec_result *res = NULL;
+        if (!err || nox_exec(c, id, probe, &eo, &res, err) < 0) {
             rc = noxrc_fail(ctx, err);
+            free(sh.cwd);
+            return rc;
+        }
+        int code = res->exit_code;
+        nox_exec_result_free(res);
+        if (code != 0) {
+            rc = noxrc_failf(ctx, NOX_E_INVALID, "the working directory %s is not a directory in "
+                                                 "sandbox %s",
+                             sh.cwd, id);
             free(sh.cwd);
             return rc;
         }
     }
     noxrc_client_options(ctx, &sh.copts);
     sh.copts.on_warning = NULL;
-
     install_handlers();
-    if (strcmp(sh.cwd, "/workspace") != 0) {
-        int st = check_dir(&sh, sh.cwd);
-        if (st != 0) {
-            free(sh.cwd);
-            if (ctx->json) {
-                noxrc_json j = { 0 };
-                noxrc_json_begin_object(&j);
-                noxrc_json_key(&j, "error");
-                noxrc_json_string(&j, "the working directory does not exist in the sandbox");
-                noxrc_json_key(&j, "code");
-                noxrc_json_string(&j, "invalid");
-                noxrc_json_key(&j, "status");
-                noxrc_json_int(&j, 0);
-                noxrc_json_end_object(&j);
-                noxrc_json_emit(&j);
-            }
-            return st == NOXRC_EXIT_INTERRUPTED ? st : NOXRC_EXIT_FAILURE;
-        }
-    }
 
     if (sh.interactive) {
         /* libedit must not install signal handlers of its own: it would

@@ -247,8 +247,11 @@ int noxrc_report(const noxrc_ctx *ctx, int code, int status, const char *message
         message = nox_strerror(code);
     /* A refused connection must name where we tried to connect. */
     _cleanup_free_ char *full = NULL;
-    if (code == NOX_E_CONNECT && !ctx->local && ctx->base_url &&
-        !strstr(message, ctx->base_url)) {
+    size_t url_len = ctx->base_url ? strlen(ctx->base_url) : 0;
+    while (url_len > 0 && ctx->base_url[url_len - 1] == '/')
+        url_len--;
+    if (code == NOX_E_CONNECT && !ctx->local && url_len &&
+        !memmem(message, strlen(message), ctx->base_url, url_len)) {
         size_t n = strlen(ctx->base_url) + strlen(message) + 32;
         full = malloc(n);
         if (full) {
