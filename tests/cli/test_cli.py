@@ -682,6 +682,21 @@ def test_exec_ctrl_c_exits_130_and_stops_the_command():
 
 
 @test("local")
+def test_verbose():
+    with Local() as loc:
+        loc.create("verb")
+        r = loc("--verbose", "exec", "verb", "true")
+        expect(r, 0)
+        check("local backend" in r.err and "exit code 0 after" in r.err, "verbose says more",
+              r.err)
+        r = loc("exec", "verb", "true")
+        eq(r.err, "", "quiet without --verbose")
+        r = loc("-v", "info", "missing")
+        expect(r, 1)
+        check("error code not_found" in r.err, "verbose error detail", r.err)
+
+
+@test("local")
 def test_list_and_info():
     with Local() as loc:
         r = loc("list")
@@ -779,6 +794,8 @@ def test_colour_only_on_terminals():
             check(ESC not in text, "no colour with NO_COLOR=%s" % value, text)
         code, text = on_pty(loc.args() + ["info", "nope"], env={"NO_COLOR": ""})
         check("\x1b[31m" in text, "an empty NO_COLOR does not disable colour", text)
+        code, text = on_pty(loc.args() + ["info", "nope"], env={"TERM": "dumb"})
+        check("\u2717" in text and ESC not in text, "no colour with TERM=dumb", text)
         # Only the terminal stream is decorated.
         r = loc("info", "nope")
         no_decoration(r.err, "stderr on a pipe")
@@ -1172,12 +1189,16 @@ class Server:
             raise Skip("noxrunnerd is not built yet")
         need_isolation()
         self.state = tempfile.mkdtemp(prefix="server-state-", dir=TMP_ROOT)
-        port = free_port()
         args = [binary]
-        if "--listen" in text:
-            args += ["--listen", "127.0.0.1:%d" % port]
+        port_file = None
+        if "--listen" in text and "--port-file" in text:
+            # Port 0 and the port file: no race for a free port.
+            port_file = self.state + ".port"
+            args += ["--listen", "127.0.0.1:0", "--port-file", port_file]
+        elif "--listen" in text:
+            args += ["--listen", "127.0.0.1:%d" % free_port()]
         elif "--port" in text:
-            args += ["--port", str(port)]
+            args += ["--port", str(free_port())]
             if "--bind" in text:
                 args += ["--bind", "127.0.0.1"]
         else:
@@ -1185,8 +1206,23 @@ class Server:
         if "--state-dir" in text:
             args += ["--state-dir", self.state]
         env = base_env({"NOXRUNNER_STATE_DIR": self.state})
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     env=env)
+        # Its log goes to a file: a pipe nobody reads could fill and stall it.
+        self.log = open(self.state + ".log", "wb")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, env=env)
+        port = None
+        deadline = time.monotonic() + 15
+        while port_file and port is None:
+            try:
+                with open(port_file) as f:
+                    port = int(f.read().strip())
+            except (OSError, ValueError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise Skip("noxrunnerd is not built yet (it wrote no port file)")
+                time.sleep(0.05)
+        if port is None:
+            port = int(args[args.index("--listen") + 1].rsplit(":", 1)[1]) if "--listen" in args \
+                else int(args[args.index("--port") + 1])
         self.url = "http://127.0.0.1:%d" % port
         deadline = time.monotonic() + 15
         while True:
@@ -1209,6 +1245,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.close()
         shutil.rmtree(self.state, ignore_errors=True)
 
     def __call__(self, *args, **kw):
@@ -1217,7 +1254,7 @@ class Server:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         r = self("list", "--json")
         try:
             for s in json.loads(r.out)["sandboxes"]:
@@ -1225,6 +1262,9 @@ class Server:
         except (ValueError, KeyError):
             pass
         self.stop()
+        if exc_type is Failure:
+            with open(self.state + ".log", "rb") as f:
+                print("noxrunnerd's log:\n" + f.read()[-4000:].decode("utf-8", "replace"))
         return False
 
 
@@ -1253,8 +1293,26 @@ def test_against_noxrunnerd():
         expect(r, 1)
         doc = r.json()
         eq((doc["code"], doc["status"]), ("not_found", 404), "404 through the server")
+        check("does not exist" in doc["error"], "the server's message", doc)
+        r = srv("--json", "info", "srv")
+        expect(r, 0)
+        eq(r.json()["sessionId"], "srv", "info through the server")
+        # Files through the server, when the archive module is there.
+        path = os.path.join(TMP_ROOT, "srv.txt")
+        with open(path, "w") as f:
+            f.write("via server\n")
+        r = srv("upload", "srv", path)
+        if "bring-up placeholder" not in r.err:
+            expect(r, 0, "upload through the server")
+            dest = tempfile.mkdtemp(prefix="srv-dl-", dir=TMP_ROOT)
+            r = srv("download", "srv", "--extract", dest)
+            expect(r, 0, "download through the server")
+            with open(os.path.join(dest, "srv.txt")) as f:
+                eq(f.read(), "via server\n", "round trip through the server")
         r = srv("delete", "srv")
         expect(r, 0)
+        r = srv("delete", "srv")
+        expect(r, 1, "second delete")
 
 
 # ======================================================================
