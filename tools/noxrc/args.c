@@ -24,15 +24,19 @@ enum {
 };
 
 static const noxrc_option global_options[] = {
-    { "base-url", 0, true, G_BASE_URL },   { "local", 0, false, G_LOCAL },
-    { "local-test", 0, false, G_LOCAL },   { "timeout", 0, true, G_TIMEOUT },
-    { "verbose", 'v', false, G_VERBOSE },  { "json", 0, false, G_JSON },
-    { "state-dir", 0, true, G_STATE_DIR }, { "unisolated", 0, false, G_UNISOLATED },
+    { "base-url", 0, true, G_BASE_URL },
+    { "local", 0, false, G_LOCAL },
+    { "local-test", 0, false, G_LOCAL },
+    { "timeout", 0, true, G_TIMEOUT },
+    { "verbose", 'v', false, G_VERBOSE },
+    { "json", 0, false, G_JSON },
+    { "state-dir", 0, true, G_STATE_DIR },
+    { "unisolated", 0, false, G_UNISOLATED },
     { NULL, 0, false, 0 },
 };
 
-static const noxrc_option *find_option(const noxrc_option *table, const char *name,
-                                       size_t name_len, char short_name)
+static const noxrc_option *find_option(const noxrc_option *table, const char *name, size_t name_len,
+                                       char short_name)
 {
     for (const noxrc_option *o = table; o && o->name; o++) {
         if (short_name) {
@@ -86,8 +90,7 @@ int noxrc_global_option(noxrc_ctx *ctx, const char *name, char short_name, const
                         bool *ret_needs_arg)
 {
     *ret_needs_arg = false;
-    const noxrc_option *o =
-        find_option(global_options, name, name ? strlen(name) : 0, short_name);
+    const noxrc_option *o = find_option(global_options, name, name ? strlen(name) : 0, short_name);
     if (!o)
         return 0;
     if (!o->has_arg && value)

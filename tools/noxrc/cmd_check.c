@@ -75,8 +75,12 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         const char *color = ch->ok         ? noxrc_c_green(NOXRC_STDOUT)
                             : ch->required ? noxrc_c_red(NOXRC_STDOUT)
                                            : noxrc_c_yellow(NOXRC_STDOUT);
-        const char *mark = tty ? (ch->ok ? "\u2713" : ch->required ? "\u2717" : "\u26a0")
-                               : (ch->ok ? "ok  " : ch->required ? "FAIL" : "warn");
+        const char *mark = tty ? (ch->ok         ? "\u2713"
+                                  : ch->required ? "\u2717"
+                                                 : "\u26a0")
+                               : (ch->ok         ? "ok  "
+                                  : ch->required ? "FAIL"
+                                                 : "warn");
         printf("%s%s%s %-*s  %s%s\n", color, mark, noxrc_c_reset(NOXRC_STDOUT), w,
                ch->name ? ch->name : "?", ch->detail ? ch->detail : "",
                ch->required || ch->ok ? "" : " (optional)");

@@ -18,14 +18,10 @@ enum {
 };
 
 static const noxrc_option options[] = {
-    { "ttl", 0, true, OPT_TTL },
-    { "image", 0, true, OPT_IMAGE },
-    { "cpu", 0, true, OPT_CPU },
-    { "mem", 0, true, OPT_MEM },
-    { "memory", 0, true, OPT_MEM },
-    { "storage", 0, true, OPT_STORAGE },
-    { "wait", 0, false, OPT_WAIT },
-    { "wait-timeout", 0, true, OPT_WAIT_TIMEOUT },
+    { "ttl", 0, true, OPT_TTL },    { "image", 0, true, OPT_IMAGE },
+    { "cpu", 0, true, OPT_CPU },    { "mem", 0, true, OPT_MEM },
+    { "memory", 0, true, OPT_MEM }, { "storage", 0, true, OPT_STORAGE },
+    { "wait", 0, false, OPT_WAIT }, { "wait-timeout", 0, true, OPT_WAIT_TIMEOUT },
     { NULL, 0, false, 0 },
 };
 
@@ -36,8 +32,9 @@ static int check_quantity(noxrc_ctx *ctx, const char *option, const char *value)
     uint64_t v;
     if (nox_parse_quantity(value, &v, err) == 0)
         return 0;
-    return noxrc_usage_hint(ctx, "Limits are Kubernetes quantities: \"500m\" or \"1\" CPU, "
-                                 "\"512Mi\" or \"1Gi\" of memory or storage.",
+    return noxrc_usage_hint(ctx,
+                            "Limits are Kubernetes quantities: \"500m\" or \"1\" CPU, "
+                            "\"512Mi\" or \"1Gi\" of memory or storage.",
                             "%s `%s`: %s", option, value,
                             err ? nox_error_message(err) : "not a quantity");
 }
@@ -84,9 +81,8 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
             break;
         case OPT_WAIT_TIMEOUT:
             if (!noxrc_parse_seconds_ms(p.value, &wait_ms))
-                return noxrc_usage(ctx,
-                                   "--wait-timeout needs a positive number of seconds, not `%s`",
-                                   p.value);
+                return noxrc_usage(
+                    ctx, "--wait-timeout needs a positive number of seconds, not `%s`", p.value);
             break;
         }
     }
@@ -119,8 +115,8 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
     for (size_t i = 0; i < sb->n_limits; i++) {
         const nox_limit_info *li = &sb->limits[i];
         if (li->requested && !li->enforced)
-            noxrc_warn("the %s limit %s is not enforced on this host%s%s", li->name,
-                       li->requested, li->reason ? ": " : "", li->reason ? li->reason : "");
+            noxrc_warn("the %s limit %s is not enforced on this host%s%s", li->name, li->requested,
+                       li->reason ? ": " : "", li->reason ? li->reason : "");
         else if (!li->enforced)
             noxrc_verbose(ctx, "%s limit not enforced%s%s", li->name, li->reason ? ": " : "",
                           li->reason ? li->reason : "");

@@ -108,8 +108,7 @@ static int download_to_file(noxrc_ctx *ctx, nox_client *c, const char *id, const
     noxrc_set_partial_file(tmp);
     int rc = stream_to_fd(ctx, c, id, src, fd, output, ret_bytes);
     if (rc == 0 && fchmod(fd, file_mode()) < 0)
-        rc = noxrc_failf(ctx, NOX_E_IO, "cannot set the mode of `%s`: %s", output,
-                         strerror(errno));
+        rc = noxrc_failf(ctx, NOX_E_IO, "cannot set the mode of `%s`: %s", output, strerror(errno));
     if (close(fd) < 0 && rc == 0)
         rc = noxrc_failf(ctx, NOX_E_IO, "cannot write `%s`: %s", output, strerror(errno));
     if (rc == 0 && rename(tmp, output) < 0)

@@ -70,8 +70,7 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
             break;
         case OPT_TIMEOUT_SECONDS:
             if (!noxrc_parse_positive(p.value, 0x7fffffffL, &eo.timeout_seconds))
-                return noxrc_usage(ctx,
-                                   "--timeout-seconds needs a positive whole number, not `%s`",
+                return noxrc_usage(ctx, "--timeout-seconds needs a positive whole number, not `%s`",
                                    p.value);
             break;
         case OPT_IGNORE_EXIT_CODE:
@@ -121,11 +120,10 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         noxrc_warn("the command's stdout was cut at the backend's output limit");
     if (res->stderr_truncated)
         noxrc_warn("the command's stderr was cut at the backend's output limit");
-    noxrc_verbose(ctx, "exit code %d after %lld ms%s", res->exit_code,
-                  (long long)res->duration_ms, res->timed_out ? " (timed out)" : "");
+    noxrc_verbose(ctx, "exit code %d after %lld ms%s", res->exit_code, (long long)res->duration_ms,
+                  res->timed_out ? " (timed out)" : "");
     if (res->exit_code != noxrc_exit_status(res->exit_code))
-        noxrc_warn("the backend reported exit code %d, which cannot be passed on",
-                   res->exit_code);
+        noxrc_warn("the backend reported exit code %d, which cannot be passed on", res->exit_code);
     nox_exec_result_free(res);
     if (!ok)
         return noxrc_failf(ctx, NOX_E_IO, "cannot write the command's output");
@@ -153,7 +151,8 @@ const noxrc_command noxrc_command_exec = {
             "  --timeout-seconds N   Wall-clock limit of the command (default 30)\n"
             "  --ignore-exit-code    Exit 0 whatever the command's exit code\n"
             "\n"
-            "--json prints {\"exitCode\", \"stdout\", \"stderr\", \"durationMs\", \"stdoutTruncated\",\n"
+            "--json prints {\"exitCode\", \"stdout\", \"stderr\", \"durationMs\", "
+            "\"stdoutTruncated\",\n"
             "\"stderrTruncated\", \"timedOut\", \"signal\"} instead of the output (bytes that are\n"
             "not UTF-8 become U+FFFD there) and still exits with the command's exit code.\n",
 };

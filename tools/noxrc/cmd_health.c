@@ -77,10 +77,11 @@ const noxrc_command noxrc_command_health = {
     .run = run,
     .usage = "[OPTIONS]",
     .summary = "Check that the backend is up",
-    .help = "Checks that the backend answers (GET /healthz for a server; the state directory\n"
-            "and the sandbox helper for --local). Prints whether it is healthy and exits\n"
-            "0 when it is, 1 when it is not.\n"
-            "\n"
-            "--json prints {\"healthy\": BOOL, \"backend\": \"http\"|\"local\", \"location\": ...},\n"
-            "with \"error\", \"code\" and \"status\" when it is not healthy.\n",
+    .help =
+        "Checks that the backend answers (GET /healthz for a server; the state directory\n"
+        "and the sandbox helper for --local). Prints whether it is healthy and exits\n"
+        "0 when it is, 1 when it is not.\n"
+        "\n"
+        "--json prints {\"healthy\": BOOL, \"backend\": \"http\"|\"local\", \"location\": ...},\n"
+        "with \"error\", \"code\" and \"status\" when it is not healthy.\n",
 };

@@ -98,8 +98,8 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
             if ((int)strlen(buf) > wv)
                 wv = (int)strlen(buf);
         }
-        printf("\n%s%-*s  %-*s  %-8s  %s%s\n", noxrc_c_bold(NOXRC_STDOUT), wn, "LIMIT", wv,
-               "VALUE", "ENFORCED", "HOW", noxrc_c_reset(NOXRC_STDOUT));
+        printf("\n%s%-*s  %-*s  %-8s  %s%s\n", noxrc_c_bold(NOXRC_STDOUT), wn, "LIMIT", wv, "VALUE",
+               "ENFORCED", "HOW", noxrc_c_reset(NOXRC_STDOUT));
         for (size_t i = 0; i < sb->n_limits; i++) {
             const nox_limit_info *li = &sb->limits[i];
             format_limit(li, buf, sizeof buf);
@@ -121,10 +121,12 @@ const noxrc_command noxrc_command_info = {
     .run = run,
     .usage = "ID",
     .summary = "Describe a sandbox: expiry, limits, disk use",
-    .help = "Describes sandbox ID: pod name, creation and expiry, TTL, image, isolation,\n"
-            "whether processes run in it, disk used by its workspace, and each limit with\n"
-            "whether and how this host enforces it. Works with --local and noxrunnerd.\n"
-            "\n"
-            "--json prints the sandbox: {\"podName\", \"expiresAt\", \"sessionId\", \"createdAt\",\n"
-            "\"ttlSeconds\", \"image\", \"isolation\", \"running\", \"diskUsedBytes\", \"limits\": [...]}.\n",
+    .help =
+        "Describes sandbox ID: pod name, creation and expiry, TTL, image, isolation,\n"
+        "whether processes run in it, disk used by its workspace, and each limit with\n"
+        "whether and how this host enforces it. Works with --local and noxrunnerd.\n"
+        "\n"
+        "--json prints the sandbox: {\"podName\", \"expiresAt\", \"sessionId\", \"createdAt\",\n"
+        "\"ttlSeconds\", \"image\", \"isolation\", \"running\", \"diskUsedBytes\", \"limits\": "
+        "[...]}.\n",
 };

@@ -76,8 +76,9 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         nox_sandbox_list_free(list);
         return NOXRC_EXIT_OK;
     }
-    static const char *const head[N_COLS] = { "ID", "POD", "EXPIRES", "ISOLATION", "RUNNING",
-                                              "DISK" };
+    static const char *const head[N_COLS] = {
+        "ID", "POD", "EXPIRES", "ISOLATION", "RUNNING", "DISK"
+    };
     int width[N_COLS];
     for (int k = 0; k < N_COLS; k++)
         width[k] = (int)strlen(head[k]);

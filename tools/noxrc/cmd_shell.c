@@ -838,8 +838,7 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
             break;
         case OPT_TIMEOUT_SECONDS:
             if (!noxrc_parse_positive(p.value, 0x7fffffffL, &timeout_seconds))
-                return noxrc_usage(ctx,
-                                   "--timeout-seconds needs a positive whole number, not `%s`",
+                return noxrc_usage(ctx, "--timeout-seconds needs a positive whole number, not `%s`",
                                    p.value);
             break;
         }
@@ -887,8 +886,9 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         int code = res->exit_code;
         nox_exec_result_free(res);
         if (code != 0) {
-            rc = noxrc_failf(ctx, NOX_E_INVALID, "the working directory %s is not a directory in "
-                                                 "sandbox %s",
+            rc = noxrc_failf(ctx, NOX_E_INVALID,
+                             "the working directory %s is not a directory in "
+                             "sandbox %s",
                              sh.cwd, id);
             free(sh.cwd);
             return rc;
@@ -913,8 +913,9 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         sh.history = history_path();
         if (sh.history)
             read_history(sh.history);
-        noxrc_info(ctx, "Shell in sandbox %s. `help` lists the built-ins; `exit` or Ctrl-D "
-                        "leaves.",
+        noxrc_info(ctx,
+                   "Shell in sandbox %s. `help` lists the built-ins; `exit` or Ctrl-D "
+                   "leaves.",
                    id);
     }
     if (ctx->json) {

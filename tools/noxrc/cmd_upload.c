@@ -126,8 +126,8 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
     if (dir) {
         struct stat st;
         if (stat(dir, &st) < 0)
-            return noxrc_failf(ctx, errno == ENOENT ? NOX_E_NOT_FOUND : NOX_E_IO,
-                               "--dir `%s`: %s", dir, strerror(errno));
+            return noxrc_failf(ctx, errno == ENOENT ? NOX_E_NOT_FOUND : NOX_E_IO, "--dir `%s`: %s",
+                               dir, strerror(errno));
         if (!S_ISDIR(st.st_mode))
             return noxrc_failf(ctx, NOX_E_INVALID,
                                "--dir `%s` is not a directory; name a file as an argument instead",
@@ -147,9 +147,8 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         f->name = base_name(f->local);
         struct stat st;
         if (stat(f->local, &st) == 0 && S_ISDIR(st.st_mode)) {
-            rc = noxrc_failf(ctx, NOX_E_INVALID,
-                             "`%s` is a directory; upload a tree with --dir %s", f->local,
-                             f->local);
+            rc = noxrc_failf(ctx, NOX_E_INVALID, "`%s` is a directory; upload a tree with --dir %s",
+                             f->local, f->local);
             goto out;
         }
         if (!*f->name || strcmp(f->name, ".") == 0 || strcmp(f->name, "..") == 0) {
@@ -158,9 +157,8 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         }
         for (size_t k = 0; k < i; k++)
             if (strcmp(files[k].name, f->name) == 0) {
-                rc = noxrc_failf(ctx, NOX_E_INVALID,
-                                 "`%s` and `%s` would both be uploaded as `%s`", files[k].local,
-                                 f->local, f->name);
+                rc = noxrc_failf(ctx, NOX_E_INVALID, "`%s` and `%s` would both be uploaded as `%s`",
+                                 files[k].local, f->local, f->name);
                 goto out;
             }
         if ((rc = read_file(ctx, f)) != 0)
@@ -213,8 +211,8 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         char size[32];
         if (n_files)
             noxrc_success(ctx, "Uploaded %zu file%s (%s) to %s:%s", n_files,
-                          n_files == 1 ? "" : "s", noxrc_format_bytes(total, size, sizeof size),
-                          id, dest);
+                          n_files == 1 ? "" : "s", noxrc_format_bytes(total, size, sizeof size), id,
+                          dest);
         if (dir)
             noxrc_success(ctx, "Uploaded directory %s to %s:%s", dir, id, dest);
     }
@@ -233,16 +231,17 @@ const noxrc_command noxrc_command_upload = {
     .run = run,
     .usage = "ID [FILES...] [--dir DIR] [--dest PATH]",
     .summary = "Upload files or a directory tree into a sandbox",
-    .help = "Uploads FILES into directory PATH of sandbox ID under their base names, keeping\n"
-            "their permissions, and with --dir the whole tree under DIR, keeping relative\n"
-            "paths, permissions and times. Missing files, and directories named as files,\n"
-            "are refused before anything is sent. PATH is created when missing; it must be\n"
-            "inside /workspace.\n"
-            "\n"
-            "Options:\n"
-            "  --dir DIR             Upload the tree under local directory DIR\n"
-            "  --dest PATH           Destination in the sandbox (default /workspace)\n"
-            "\n"
-            "A progress line appears on a terminal for transfers over 4 MiB.\n"
-            "--json prints {\"sessionId\", \"dest\", \"files\": [names], \"fileBytes\", \"dir\"}.\n",
+    .help =
+        "Uploads FILES into directory PATH of sandbox ID under their base names, keeping\n"
+        "their permissions, and with --dir the whole tree under DIR, keeping relative\n"
+        "paths, permissions and times. Missing files, and directories named as files,\n"
+        "are refused before anything is sent. PATH is created when missing; it must be\n"
+        "inside /workspace.\n"
+        "\n"
+        "Options:\n"
+        "  --dir DIR             Upload the tree under local directory DIR\n"
+        "  --dest PATH           Destination in the sandbox (default /workspace)\n"
+        "\n"
+        "A progress line appears on a terminal for transfers over 4 MiB.\n"
+        "--json prints {\"sessionId\", \"dest\", \"files\": [names], \"fileBytes\", \"dir\"}.\n",
 };

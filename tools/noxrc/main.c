@@ -8,10 +8,9 @@
 #include "noxrc.h"
 
 static const noxrc_command *const commands[] = {
-    &noxrc_command_health, &noxrc_command_create,   &noxrc_command_exec,
-    &noxrc_command_shell,  &noxrc_command_upload,   &noxrc_command_download,
-    &noxrc_command_touch,  &noxrc_command_delete,   &noxrc_command_list,
-    &noxrc_command_info,   &noxrc_command_check,
+    &noxrc_command_health, &noxrc_command_create,   &noxrc_command_exec,  &noxrc_command_shell,
+    &noxrc_command_upload, &noxrc_command_download, &noxrc_command_touch, &noxrc_command_delete,
+    &noxrc_command_list,   &noxrc_command_info,     &noxrc_command_check,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -240,8 +239,8 @@ int main(int argc, char **argv)
         if (needs) {
             if (i + 1 >= argc)
                 return noxrc_usage(&ctx, "option `%s` needs a value", arg);
-            if (noxrc_global_option(&ctx, short_name ? NULL : name, short_name, argv[++i],
-                                    &needs) < 0)
+            if (noxrc_global_option(&ctx, short_name ? NULL : name, short_name, argv[++i], &needs) <
+                0)
                 return NOXRC_EXIT_USAGE;
         }
     }

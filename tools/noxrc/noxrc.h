@@ -53,14 +53,14 @@ static inline void noxrc_error_freep(nox_error **e)
 
 /** What the global options chose; every subcommand receives it. */
 typedef struct noxrc_ctx {
-    const char *base_url;      /* --base-url, else $NOXRUNNER_BASE_URL, else the default */
-    bool base_url_given;       /* --base-url was on the command line */
-    bool local;                /* --local / --local-test */
-    const char *state_dir;     /* --state-dir (local) */
-    bool unisolated;           /* --unisolated (local) */
-    long timeout_ms;           /* --timeout, in milliseconds */
-    bool verbose;              /* --verbose */
-    bool json;                 /* --json: one JSON document on stdout */
+    const char *base_url;            /* --base-url, else $NOXRUNNER_BASE_URL, else the default */
+    bool base_url_given;             /* --base-url was on the command line */
+    bool local;                      /* --local / --local-test */
+    const char *state_dir;           /* --state-dir (local) */
+    bool unisolated;                 /* --unisolated (local) */
+    long timeout_ms;                 /* --timeout, in milliseconds */
+    bool verbose;                    /* --verbose */
+    bool json;                       /* --json: one JSON document on stdout */
     const struct noxrc_command *cmd; /* the subcommand running, NULL before dispatch */
 } noxrc_ctx;
 
@@ -94,7 +94,6 @@ extern const noxrc_command noxrc_command_check;
 
 /** Prints the help of @p cmd to stdout. */
 void noxrc_print_command_help(const noxrc_command *cmd);
-
 
 /* ---- options (args.c) ---- */
 
@@ -222,8 +221,7 @@ const char *noxrc_code_name(int code);
  * come separately so that the shell can report errors of its workers).
  * Returns NOXRC_EXIT_FAILURE.
  */
-int noxrc_report(const noxrc_ctx *ctx, int code, int status, const char *message,
-                 const char *body);
+int noxrc_report(const noxrc_ctx *ctx, int code, int status, const char *message, const char *body);
 /** noxrc_report() for a nox_error. */
 int noxrc_fail(const noxrc_ctx *ctx, const nox_error *err);
 /** Reports an error the CLI found itself (a missing file), code "io" or

@@ -201,8 +201,8 @@ static const char *hint_for(const noxrc_ctx *ctx, int code, const char *message)
     case NOX_E_UNSUPPORTED:
         if (strstr(message, "bring-up placeholder"))
             return "This part of NoxRunner is not built into this copy yet.";
-        if (ctx->cmd && (strcmp(ctx->cmd->name, "list") == 0 ||
-                         strcmp(ctx->cmd->name, "info") == 0))
+        if (ctx->cmd &&
+            (strcmp(ctx->cmd->name, "list") == 0 || strcmp(ctx->cmd->name, "info") == 0))
             return "Listing and describing sandboxes needs --local or a noxrunnerd server.";
         return NULL;
     case NOX_E_ARCHIVE:
@@ -240,8 +240,7 @@ static void json_error(const char *message, const char *code, int status, const 
     noxrc_json_emit(&j);
 }
 
-int noxrc_report(const noxrc_ctx *ctx, int code, int status, const char *message,
-                 const char *body)
+int noxrc_report(const noxrc_ctx *ctx, int code, int status, const char *message, const char *body)
 {
     if (!message || !*message)
         message = nox_strerror(code);
