@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
@@ -61,15 +62,26 @@ typedef struct shell {
 /* ---- signals ---- */
 
 static volatile sig_atomic_t got_signal;
+/* The self-pipe trick: a signal that lands between our look at got_signal
+ * and a blocking read would otherwise go unnoticed until the read ends. */
+static int sig_pipe[2] = { -1, -1 };
 
 static void on_signal(int sig)
 {
+    int saved = errno;
     got_signal = sig;
+    if (sig_pipe[1] >= 0) {
+        ssize_t w = write(sig_pipe[1], "", 1);
+        (void)w;
+    }
+    errno = saved;
 }
 
-/* No SA_RESTART: a blocking read or waitpid returns EINTR, and we look. */
+/* No SA_RESTART: a blocking call returns EINTR, and we look. */
 static void install_handlers(void)
 {
+    if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        sig_pipe[0] = sig_pipe[1] = -1; /* the flag alone still works, mostly */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -77,6 +89,43 @@ static void install_handlers(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+}
+
+static void forget_signals(void)
+{
+    char buf[64];
+    while (sig_pipe[0] >= 0 && read(sig_pipe[0], buf, sizeof buf) > 0)
+        ;
+    got_signal = 0;
+}
+
+static void close_signal_pipe(void)
+{
+    for (int i = 0; i < 2; i++)
+        if (sig_pipe[i] >= 0) {
+            close(sig_pipe[i]);
+            sig_pipe[i] = -1;
+        }
+}
+
+/* Waits until @p fd can be read: 1, or -2 when a signal came first, -1 on
+ * error. */
+static int wait_readable(int fd)
+{
+    for (;;) {
+        if (got_signal)
+            return -2;
+        struct pollfd p[2] = { { fd, POLLIN, 0 }, { sig_pipe[0], POLLIN, 0 } };
+        int n = poll(p, 2, -1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (p[1].revents & POLLIN)
+            return -2;
+        if (p[0].revents)
+            return 1;
+    }
 }
 
 /* ---- paths in the sandbox ---- */
@@ -196,6 +245,7 @@ NOXRC_NORETURN static void worker(const shell *sh, op_kind op, const char *arg, 
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
+    close_signal_pipe();
     /* If the shell dies, so do we: our connection closes and the command
      * with it, instead of running on for nobody. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -265,8 +315,9 @@ static int read_exact(int fd, void *buf, size_t len)
 {
     char *p = buf;
     while (len) {
-        if (got_signal)
-            return -2;
+        int w = wait_readable(fd);
+        if (w != 1)
+            return w;
         ssize_t n = read(fd, p, len);
         if (n < 0 && errno == EINTR)
             continue;
@@ -604,19 +655,19 @@ static int run_line(shell *sh, const char *line)
 /* ---- reading lines ---- */
 
 /* libedit reads through this so that Ctrl-C at the prompt can end the line:
- * the handler sets got_signal, read() returns EINTR, and we hand libedit a
- * newline after noting that the line is to be thrown away. UTF-8 is decoded
- * here because libedit takes what we return as one character. */
-static bool prompt_interrupted;
+ * we hand libedit a newline, and the loop, seeing got_signal, throws the
+ * line away. UTF-8 is decoded here because libedit takes what we return as
+ * one character. */
 
 static int read_byte(FILE *f)
 {
     unsigned char c;
     for (;;) {
-        if (got_signal) {
-            prompt_interrupted = true;
+        int w = wait_readable(fileno(f));
+        if (w == -2)
             return -2;
-        }
+        if (w < 0)
+            return EOF;
         ssize_t n = read(fileno(f), &c, 1);
         if (n == 1)
             return c;
@@ -700,7 +751,6 @@ static char *next_line(shell *sh, char **buf, size_t *cap)
     }
     char prompt[4200];
     snprintf(prompt, sizeof prompt, "noxrunner:%s:%s$ ", sh->id, sh->cwd);
-    prompt_interrupted = false;
     return readline(prompt);
 }
 
@@ -765,7 +815,7 @@ static int loop(shell *sh)
     size_t cap = 0;
     bool done = false;
     while (!done) {
-        got_signal = 0;
+        forget_signals();
         _cleanup_free_ char *raw = next_line(sh, &buf, &cap);
         int sig = got_signal;
         if (sig == SIGTERM || sig == SIGHUP) {
@@ -943,6 +993,7 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         if (noxrc_json_emit(&sh.json) != 0 && rc == 0)
             rc = NOXRC_EXIT_FAILURE;
     }
+    close_signal_pipe();
     free(sh.history);
     free(sh.cwd);
     free(sh.oldpwd);
