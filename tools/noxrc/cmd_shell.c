@@ -62,6 +62,7 @@ typedef struct shell {
 /* ---- signals ---- */
 
 static volatile sig_atomic_t got_signal;
+static volatile sig_atomic_t got_winch;
 /* The self-pipe trick: a signal that lands between our look at got_signal
  * and a blocking read would otherwise go unnoticed until the read ends. */
 static int sig_pipe[2] = { -1, -1 };
@@ -75,6 +76,14 @@ static void on_signal(int sig)
         (void)w;
     }
     errno = saved;
+}
+
+/* libedit's own handlers are off (see run()), so it learns of a resized
+ * terminal from us. */
+static void on_winch(int sig)
+{
+    (void)sig;
+    got_winch = 1;
 }
 
 /* No SA_RESTART: a blocking call returns EINTR, and we look. */
@@ -108,13 +117,15 @@ static void close_signal_pipe(void)
         }
 }
 
-/* Waits until @p fd can be read: 1, or -2 when a signal came first, -1 on
- * error. */
-static int wait_readable(int fd)
+/* Waits until @p fd can be read: 1, or -2 when a signal came first, -3
+ * when the terminal was resized (with @p winch), -1 on error. */
+static int wait_readable(int fd, bool winch)
 {
     for (;;) {
         if (got_signal)
             return -2;
+        if (winch && got_winch)
+            return -3;
         struct pollfd p[2] = { { fd, POLLIN, 0 }, { sig_pipe[0], POLLIN, 0 } };
         int n = poll(p, 2, -1);
         if (n < 0 && errno == EINTR)
@@ -245,6 +256,7 @@ NOXRC_NORETURN static void worker(const shell *sh, op_kind op, const char *arg, 
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
+    signal(SIGWINCH, SIG_DFL);
     close_signal_pipe();
     /* If the shell dies, so do we: our connection closes and the command
      * with it, instead of running on for nobody. */
@@ -315,7 +327,7 @@ static int read_exact(int fd, void *buf, size_t len)
 {
     char *p = buf;
     while (len) {
-        int w = wait_readable(fd);
+        int w = wait_readable(fd, false);
         if (w != 1)
             return w;
         ssize_t n = read(fd, p, len);
@@ -663,9 +675,14 @@ static int read_byte(FILE *f)
 {
     unsigned char c;
     for (;;) {
-        int w = wait_readable(fileno(f));
+        int w = wait_readable(fileno(f), true);
         if (w == -2)
             return -2;
+        if (w == -3) {
+            got_winch = 0;
+            rl_resize_terminal();
+            continue;
+        }
         if (w < 0)
             return EOF;
         ssize_t n = read(fileno(f), &c, 1);
@@ -958,6 +975,11 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         rl_getc_function = shell_getc;
         rl_outstream = noxrc_is_tty(NOXRC_STDOUT) ? stdout : stderr;
         rl_initialize();
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_winch;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGWINCH, &sa, NULL);
         using_history();
         stifle_history(HISTORY_LINES);
         sh.history = history_path();
