@@ -670,6 +670,14 @@ static int local_health(nox_backend *b, nox_error *err)
         nox__error_errno(err, NOX_E_IO, errno, "state directory `%s`", l->state_dir);
         return 0;
     }
+    if (faccessat(l->state_fd, "sandboxes", W_OK | X_OK, AT_EACCESS) < 0) {
+        nox__error_errno(err, NOX_E_IO, errno, "state directory `%s/sandboxes`", l->state_dir);
+        return 0;
+    }
+    if (access(l->init_path, X_OK) < 0) {
+        nox__error_errno(err, NOX_E_ISOLATION, errno, "sandbox helper `%s`", l->init_path);
+        return 0;
+    }
     return 1;
 }
 
@@ -706,6 +714,7 @@ int nox__local_backend_new(const nox_client_options *opts, nox_backend **ret_b, 
         return nox__error_oom(err);
     l->base.ops = &local_ops;
     l->base.opts = opts;
+    l->base.cancel_fd = -1;
     l->state_fd = -1;
     l->cg.layout = "none";
     l->uid = geteuid();
@@ -726,6 +735,7 @@ int nox__local_backend_new(const nox_client_options *opts, nox_backend **ret_b, 
     int r = nox__find_init(opts->init_path, &l->init_path, err);
     if (r == 0)
         r = nox__store_open(opts, &l->state_dir, &l->state_fd, err);
+    l->base.location = l->state_dir;
     if (r == 0 && opts->sweep_expired)
         r = nox__store_sweep(l, NULL, err);
     if (r < 0) {

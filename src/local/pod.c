@@ -504,9 +504,10 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
     }
     int64_t deadline = t0 + ((int64_t)o->timeout_seconds * 1000 + EXEC_GRACE_MS) * 1000000LL;
     while (!have_result) {
-        struct pollfd p[3] = { { conn, POLLIN, 0 },
+        struct pollfd p[4] = { { conn, POLLIN, 0 },
                                { cs[0].eof ? -1 : cs[0].fd, POLLIN, 0 },
-                               { cs[1].eof ? -1 : cs[1].fd, POLLIN, 0 } };
+                               { cs[1].eof ? -1 : cs[1].fd, POLLIN, 0 },
+                               { l->base.cancel_fd, POLLIN, 0 } };
         int64_t left = (deadline - nox__now_mono_ns()) / 1000000;
         if (left <= 0) {
             r = nox__error_set(err, NOX_E_TIMEOUT,
@@ -515,7 +516,13 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
                                id, (long)(EXEC_GRACE_MS / 1000));
             goto out;
         }
-        int pr = poll(p, 3, (int)NOX_MIN(left, 3600 * 1000));
+        if (nox__cancelled(&l->base)) {
+            /* Closing the connection (below) makes the supervisor kill the
+             * command's whole tree. */
+            r = nox__error_set(err, NOX_E_CANCELLED, "exec in sandbox `%s` cancelled", id);
+            goto out;
+        }
+        int pr = poll(p, 4, (int)NOX_MIN(left, 3600 * 1000));
         if (pr < 0) {
             if (errno == EINTR)
                 continue;

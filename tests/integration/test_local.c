@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -591,6 +592,80 @@ static void test_upload_download(void **s)
     nox_error_free(err);
 }
 
+struct canceller {
+    nox_client *c;
+    useconds_t after_us;
+};
+
+static void *cancel_later(void *arg)
+{
+    struct canceller *k = arg;
+    usleep(k->after_us);
+    nox_client_cancel(k->c);
+    return NULL;
+}
+
+static void test_cancel(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("cancel");
+    /* A cancel from another thread stops a running exec and its tree. */
+    struct canceller k = { client, 500000 };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, &k), 0);
+    const char *argv[] = { "sh", "-c", "sleep 6161 & sleep 6162", NULL };
+    nox_error *err = nox_error_new();
+    nox_exec_result *res = NULL;
+    assert_int_equal(nox_exec(client, "cancel", argv, NULL, &res, err), NOX_E_CANCELLED);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 100 && (host_has_process("sleep 6161") || host_has_process("sleep 6162"));
+         i++)
+        usleep(50000);
+    assert_false(host_has_process("sleep 6161"));
+    assert_false(host_has_process("sleep 6162"));
+    /* A cancel that came while nothing ran does not hit the next call. */
+    nox_client_cancel(client);
+    res = nox_test_sh(client, "cancel", "echo after");
+    assert_string_equal(res->stdout_data, "after\n");
+    nox_exec_result_free(res);
+    /* wait_ready stops waiting: against a backend that refuses every
+     * connection it would retry for 20 s. */
+    nox_client_options o;
+    nox_client_options_init(&o);
+    o.base_url = "http://127.0.0.1:1";
+    nox_client *down = NULL;
+    nox_assert_ok(nox_client_new(&o, &down, err), err);
+    k.c = down;
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, &k), 0);
+    assert_int_equal(nox_wait_ready(down, "cancel", 20000, 200, err), NOX_E_CANCELLED);
+    pthread_join(t, NULL);
+    nox_client_free(down);
+    nox_error_free(err);
+}
+
+static void test_upload_path(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("path");
+    char *dir = nox_test_mkdtemp("path");
+    char *file = nox_test_strf("%s/single.txt", dir);
+    nox_test_write_file(file, "one file", 8);
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_upload_path(client, "path", file, "/workspace/in", err), err);
+    nox_assert_ok(nox_upload_path(client, "path", dir, "/workspace/tree", err), err);
+    nox_exec_result *res = nox_test_sh(client, "path", "cat in/single.txt tree/single.txt");
+    assert_string_equal(res->stdout_data, "one fileone file");
+    nox_exec_result_free(res);
+    assert_int_equal(nox_upload_path(client, "path", "/dev/null", NULL, err), NOX_E_INVALID);
+    assert_int_equal(nox_upload_path(client, "path", "/nonexistent/x", NULL, err), NOX_E_NOT_FOUND);
+    nox_test_rmtree(dir);
+    free(dir);
+    free(file);
+    nox_error_free(err);
+}
+
 static void test_list_and_info(void **s)
 {
     (void)s;
@@ -682,6 +757,8 @@ int main(void)
         cmocka_unit_test(test_background_processes_persist),
         cmocka_unit_test(test_delete_kills_everything),
         cmocka_unit_test(test_upload_download),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_upload_path),
         cmocka_unit_test(test_list_and_info),
         cmocka_unit_test(test_wait_ready),
         cmocka_unit_test(test_holder_restart_keeps_files),
