@@ -5,13 +5,11 @@
  * touch, help and exit. With a terminal: line editing and history (libedit).
  * Without one: commands are read line by line, for scripts.
  *
- * Ctrl-C must stop the line that is running, not the shell. The library
- * offers no way to abandon a call in flight, and it retries interrupted
- * system calls, so each remote call runs in a short-lived worker process
- * with a client of its own: Ctrl-C kills the worker, which closes its
- * connection; the local backend then kills the command's process tree and
- * a server abandons the request. A fresh client per worker means no
- * connection state is ever shared across fork(). */
+ * Ctrl-C must stop the line that is running, not the shell: the signal
+ * handler calls nox_client_cancel() (async-signal-safe) on the shell's one
+ * client, the call in flight returns NOX_E_CANCELLED, and the backend kills
+ * the command's process tree (the local backend at once; a server when its
+ * connection closes). */
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
@@ -19,7 +17,6 @@
 #include <pwd.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -41,8 +38,6 @@ static const noxrc_option options[] = {
 };
 
 #define HISTORY_LINES 1000
-/* What one worker may send back: far above any backend's output cap. */
-#define MAX_WORKER_BYTES (512ull << 20)
 
 typedef struct shell {
     noxrc_ctx *ctx;
@@ -53,10 +48,9 @@ typedef struct shell {
     long timeout_seconds;
     bool interactive; /* line editing, prompt, history */
     int status;       /* of the last line */
-    nox_client_options copts;
     char *history;
     noxrc_json json; /* --json: the document being built */
-    pid_t pid;       /* of the shell, for its workers */
+    nox_client *client;
 } shell;
 
 /* ---- signals ---- */
@@ -66,11 +60,15 @@ static volatile sig_atomic_t got_winch;
 /* The self-pipe trick: a signal that lands between our look at got_signal
  * and a blocking read would otherwise go unnoticed until the read ends. */
 static int sig_pipe[2] = { -1, -1 };
+/* The client whose call a signal cancels. */
+static nox_client *volatile signal_client;
 
 static void on_signal(int sig)
 {
     int saved = errno;
     got_signal = sig;
+    if (signal_client)
+        nox_client_cancel(signal_client);
     if (sig_pipe[1] >= 0) {
         ssize_t w = write(sig_pipe[1], "", 1);
         (void)w;
@@ -185,7 +183,7 @@ static char *resolve_path(const char *base, const char *path)
     return out;
 }
 
-/* ---- workers ---- */
+/* ---- remote calls ---- */
 
 typedef enum op_kind {
     OP_LINE,     /* sh -c LINE in the tracked directory */
@@ -193,23 +191,22 @@ typedef enum op_kind {
     OP_TOUCH,
 } op_kind;
 
-/* The fixed part of a worker's answer; the message, stdout and stderr
- * follow. Both ends are the same binary, so the layout is shared. */
-typedef struct worker_header {
+typedef struct call_header {
     int32_t rc;
     int32_t http_status;
     int32_t exit_code;
     int32_t term_signal;
     int64_t duration_ms;
-    uint8_t timed_out, stdout_truncated, stderr_truncated, pad;
-    uint64_t msg_len, out_len, err_len;
-} worker_header;
+    bool timed_out, stdout_truncated, stderr_truncated;
+} call_header;
 
 typedef struct remote_result {
-    worker_header h;
+    call_header h;
     char *msg;
     char *out;
+    size_t out_len;
     char *err;
+    size_t err_len;
     bool interrupted; /* Ctrl-C (or a signal) abandoned the call */
 } remote_result;
 
@@ -221,199 +218,65 @@ static void remote_result_clear(remote_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static bool write_all(int fd, const void *data, size_t len)
+/* Runs @p op on the shell's client. Returns 0 with @p res filled
+ * (res->h.rc says whether the call itself failed, res->interrupted
+ * whether a signal cancelled it), or -1 when out of memory (reported). */
+static int run_remote(shell *sh, op_kind op, const char *arg, remote_result *res)
 {
-    const char *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
+    memset(res, 0, sizeof *res);
+    if (got_signal) {
+        res->interrupted = true;
+        return 0;
     }
-    return true;
-}
-
-NOXRC_PRINTF(3, 4)
-static void worker_fail(int fd, int code, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    worker_header h = { .rc = code, .msg_len = strlen(msg) };
-    if (write_all(fd, &h, sizeof h))
-        write_all(fd, msg, h.msg_len);
-}
-
-/* The worker: one client, one call, the answer down the pipe, _exit. */
-NOXRC_NORETURN static void worker(const shell *sh, op_kind op, const char *arg, int fd)
-{
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGWINCH, SIG_DFL);
-    close_signal_pipe();
-    /* If the shell dies, so do we: our connection closes and the command
-     * with it, instead of running on for nobody. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != sh->pid)
-        _exit(1);
-
-    nox_client *c = NULL;
-    nox_error *err = nox_error_new();
+    _cleanup_error_ nox_error *err = nox_error_new();
     if (!err) {
-        worker_fail(fd, NOX_E_NOMEM, "out of memory");
-        _exit(0);
-    }
-    if (nox_client_new(&sh->copts, &c, err) < 0) {
-        worker_fail(fd, nox_error_code(err), "%s", nox_error_message(err));
-        _exit(0);
+        noxrc_failf(&sh->quiet, NOX_E_NOMEM, "out of memory");
+        return -1;
     }
     nox_exec_options eo;
     nox_exec_options_init(&eo);
     eo.timeout_seconds = sh->timeout_seconds;
-    nox_exec_result *res = NULL;
+    nox_exec_result *er = NULL;
     int r;
     switch (op) {
     case OP_LINE:
         eo.workdir = sh->cwd;
-        r = nox_exec_shell(c, sh->id, arg, "sh", &eo, &res, err);
+        r = nox_exec_shell(sh->client, sh->id, arg, "sh", &eo, &er, err);
         break;
     case OP_TEST_DIR: {
         const char *argv[] = { "sh", "-c", "test -d \"$1\"", "sh", arg, NULL };
         eo.workdir = "/";
-        r = nox_exec(c, sh->id, argv, &eo, &res, err);
+        r = nox_exec(sh->client, sh->id, argv, &eo, &er, err);
         break;
     }
     case OP_TOUCH:
     default:
-        r = nox_touch(c, sh->id, err);
+        r = nox_touch(sh->client, sh->id, err);
         break;
     }
-    worker_header h = { 0 };
-    if (r < 0) {
-        const char *m = nox_error_message(err);
-        h.rc = r;
-        h.http_status = nox_error_http_status(err);
-        h.msg_len = strlen(m);
-        if (write_all(fd, &h, sizeof h))
-            write_all(fd, m, h.msg_len);
-        _exit(0);
-    }
-    if (res) {
-        h.exit_code = res->exit_code;
-        h.term_signal = res->term_signal;
-        h.duration_ms = res->duration_ms;
-        h.timed_out = res->timed_out;
-        h.stdout_truncated = res->stdout_truncated;
-        h.stderr_truncated = res->stderr_truncated;
-        h.out_len = res->stdout_len;
-        h.err_len = res->stderr_len;
-    }
-    if (write_all(fd, &h, sizeof h) && res && write_all(fd, res->stdout_data, h.out_len))
-        write_all(fd, res->stderr_data, h.err_len);
-    /* No frees: _exit leaves the process and its memory at once. */
-    _exit(0);
-}
-
-/* Reads exactly @p len bytes unless a signal or EOF comes first. Returns 1
- * when complete, 0 at EOF, -1 on error, -2 when interrupted. */
-static int read_exact(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len) {
-        int w = wait_readable(fd, false);
-        if (w != 1)
-            return w;
-        ssize_t n = read(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return 0;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 1;
-}
-
-static int read_part(int fd, uint64_t len, char **ret)
-{
-    if (len > MAX_WORKER_BYTES)
-        return -1;
-    char *buf = malloc((size_t)len + 1);
-    if (!buf)
-        return -1;
-    int r = read_exact(fd, buf, (size_t)len);
-    if (r != 1) {
-        free(buf);
-        return r;
-    }
-    buf[len] = '\0';
-    *ret = buf;
-    return 1;
-}
-
-/* Runs @p op in a worker and collects its answer. Returns 0 with @p res
- * filled (res->h.rc says whether the call itself failed), or -1 when the
- * worker could not be run (reported). */
-static int run_remote(shell *sh, op_kind op, const char *arg, remote_result *res)
-{
-    memset(res, 0, sizeof *res);
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0) {
-        noxrc_failf(&sh->quiet, NOX_E_IO, "cannot create a pipe: %s", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(fds[0]);
-        close(fds[1]);
-        noxrc_failf(&sh->quiet, NOX_E_IO, "cannot start a worker process: %s", strerror(e));
-        return -1;
-    }
-    if (pid == 0) {
-        close(fds[0]);
-        worker(sh, op, arg, fds[1]);
-    }
-    close(fds[1]);
-    int r = read_exact(fds[0], &res->h, sizeof res->h);
-    if (r == 1)
-        r = read_part(fds[0], res->h.msg_len, &res->msg);
-    if (r == 1)
-        r = read_part(fds[0], res->h.out_len, &res->out);
-    if (r == 1)
-        r = read_part(fds[0], res->h.err_len, &res->err);
-    if (r == -2) {
-        /* Ctrl-C: the worker's connection closes with it, and the command
-         * with the connection. */
-        kill(pid, SIGKILL);
-        res->interrupted = true;
-    }
-    close(fds[0]);
-    int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (r == -2 || (r != 1 && got_signal)) {
+    if (r == NOX_E_CANCELLED || (r < 0 && got_signal)) {
         res->interrupted = true;
         return 0;
     }
-    if (r != 1) {
-        if (WIFSIGNALED(st))
-            noxrc_failf(&sh->quiet, NOX_E_INTERNAL, "the worker process died of signal %d",
-                        WTERMSIG(st));
-        else
-            noxrc_failf(&sh->quiet, NOX_E_INTERNAL, "the worker process sent no answer");
-        remote_result_clear(res);
-        return -1;
+    if (r < 0) {
+        res->h.rc = r;
+        res->h.http_status = nox_error_http_status(err);
+        res->msg = strdup(nox_error_message(err));
+        return 0;
+    }
+    if (er) {
+        res->h.exit_code = er->exit_code;
+        res->h.term_signal = er->term_signal;
+        res->h.duration_ms = er->duration_ms;
+        res->h.timed_out = er->timed_out;
+        res->h.stdout_truncated = er->stdout_truncated;
+        res->h.stderr_truncated = er->stderr_truncated;
+        res->out = er->stdout_data;
+        res->out_len = er->stdout_len;
+        res->err = er->stderr_data;
+        res->err_len = er->stderr_len;
+        er->stdout_data = er->stderr_data = NULL;
+        nox_exec_result_free(er);
     }
     return 0;
 }
@@ -623,9 +486,9 @@ static int run_line(shell *sh, const char *line)
         nox_exec_result res = {
             .exit_code = r.h.exit_code,
             .stdout_data = r.out,
-            .stdout_len = (size_t)r.h.out_len,
+            .stdout_len = (size_t)r.out_len,
             .stderr_data = r.err,
-            .stderr_len = (size_t)r.h.err_len,
+            .stderr_len = (size_t)r.err_len,
             .duration_ms = r.h.duration_ms,
             .stdout_truncated = r.h.stdout_truncated,
             .stderr_truncated = r.h.stderr_truncated,
@@ -647,12 +510,12 @@ static int run_line(shell *sh, const char *line)
         }
     } else {
         status = noxrc_exit_status(r.h.exit_code);
-        bool ok = noxrc_write_raw(stdout, r.out, (size_t)r.h.out_len);
+        bool ok = noxrc_write_raw(stdout, r.out, (size_t)r.out_len);
         /* Keep the prompt at the start of a line after `printf x`. */
-        if (ok && sh->interactive && r.h.out_len && r.out[r.h.out_len - 1] != '\n' &&
+        if (ok && sh->interactive && r.out_len && r.out[r.out_len - 1] != '\n' &&
             noxrc_is_tty(NOXRC_STDOUT))
             ok = noxrc_write_raw(stdout, "\n", 1);
-        ok = noxrc_write_raw(stderr, r.err, (size_t)r.h.err_len) && ok;
+        ok = noxrc_write_raw(stderr, r.err, (size_t)r.err_len) && ok;
         if (!ok)
             noxrc_error_line("cannot write the command's output: %s", strerror(errno));
         if (r.h.stdout_truncated || r.h.stderr_truncated)
@@ -923,18 +786,16 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
     sh.quiet.json = false;
     sh.id = id;
     sh.timeout_seconds = timeout_seconds;
-    sh.pid = getpid();
     sh.interactive = isatty(STDIN_FILENO) == 1 && !ctx->json;
     sh.cwd = resolve_path("/workspace", workdir);
     if (!sh.cwd)
         return noxrc_failf(ctx, NOX_E_NOMEM, "out of memory");
 
-    /* The first call, made here rather than in a worker: the backend is
-     * reachable, the sandbox exists, the starting directory is one, and
-     * warnings such as the one of --unisolated are said once. It is an
-     * exec (the one route every backend has) rather than a touch. */
+    /* The first call checks that the backend is reachable, the sandbox
+     * exists and the starting directory is one. It is an exec (the one
+     * route every backend has) rather than a touch. */
+    _cleanup_client_ nox_client *c = NULL;
     {
-        _cleanup_client_ nox_client *c = NULL;
         if ((rc = noxrc_open_client(ctx, &c)) != 0) {
             free(sh.cwd);
             return rc;
@@ -961,8 +822,8 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
             return rc;
         }
     }
-    noxrc_client_options(ctx, &sh.copts);
-    sh.copts.on_warning = NULL;
+    sh.client = c;
+    signal_client = c;
     install_handlers();
 
     if (sh.interactive) {
@@ -1015,6 +876,7 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
         if (noxrc_json_emit(&sh.json) != 0 && rc == 0)
             rc = NOXRC_EXIT_FAILURE;
     }
+    signal_client = NULL;
     close_signal_pipe();
     free(sh.history);
     free(sh.cwd);
