@@ -1,0 +1,925 @@
+/* SPDX-License-Identifier: MIT */
+/* libmicrohttpd glue.
+ *
+ * Threads: one per connection (MHD_USE_THREAD_PER_CONNECTION), so a handler
+ * may block in the library for as long as an exec runs without holding up
+ * any other request. Each connection gets its own nox_client, made on its
+ * first request and freed when the connection closes: a client is used by
+ * one thread at a time, and a connection's requests are sequential.
+ *
+ * A request goes through:
+ *   on_uri()        the request line arrived: the raw target is kept (MHD
+ *                   percent-decodes the path it hands the handler, which
+ *                   would turn the id "..%2Fx" into two path segments)
+ *   on_request()    first call: route, method, id, body limits; then once
+ *                   per body chunk; then a last call that answers
+ *   on_completed()  the answer went out or the connection broke: release
+ *                   everything, write the access log line. */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <noxrunner/wire.h>
+
+#include "handlers.h"
+#include "log.h"
+#include "request.h"
+#include "upload.h"
+
+/* Past its limit, a body is still read and dropped for up to this many
+ * bytes so that the client, which is usually still sending, gets to read
+ * the 413; a client that keeps sending beyond it is disconnected. */
+#define DRAIN_BYTES (4ull << 20)
+
+/* How much of a request target goes into the access log and messages. */
+#define TARGET_LOG_MAX 1024
+
+/* ---- connections ---- */
+
+struct nxd_conn {
+    atomic_int refs;
+    nox_client *client;
+    char addr[INET6_ADDRSTRLEN];
+};
+
+static void conn_release(nxd_conn *conn)
+{
+    if (conn && atomic_fetch_sub(&conn->refs, 1) == 1) {
+        nox_client_free(conn->client);
+        free(conn);
+    }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        nxd_conn *conn = calloc(1, sizeof *conn);
+        if (!conn)
+            return; /* on_request() answers 503 for this connection */
+        atomic_init(&conn->refs, 1);
+        snprintf(conn->addr, sizeof conn->addr, "-");
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ci && ci->client_addr) {
+            const struct sockaddr *sa = ci->client_addr;
+            socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                      : sizeof(struct sockaddr_in);
+            if (getnameinfo(sa, len, conn->addr, sizeof conn->addr, NULL, 0, NI_NUMERICHOST) != 0)
+                snprintf(conn->addr, sizeof conn->addr, "?");
+        }
+        *socket_context = conn;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_release(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+nox_client *nxd_request_client(nxd_request *rq, nox_error *err)
+{
+    nxd_conn *conn = rq->conn;
+    if (!conn->client) {
+        nox_client *client = NULL;
+        if (nox_client_new(&rq->srv->client_opts, &client, err) < 0)
+            return NULL;
+        conn->client = client;
+    }
+    return conn->client;
+}
+
+/* ---- requests ---- */
+
+static nxd_request *request_new(nxd_server *srv)
+{
+    nxd_request *rq = calloc(1, sizeof *rq);
+    if (!rq)
+        return NULL;
+    rq->srv = srv;
+    rq->start_ns = nxd_now_ns();
+    return rq;
+}
+
+static void request_free(nxd_request *rq)
+{
+    if (!rq)
+        return;
+    if (rq->upload)
+        nxd_upload_finish(rq->upload, false, NULL);
+    nox_stream_free(rq->stream);
+    nox_error_free(rq->stream_err);
+    conn_release(rq->conn);
+    free(rq->target);
+    free(rq->method);
+    free(rq->id);
+    free(rq->param);
+    free(rq->body);
+    free(rq->deferred_message);
+    free(rq);
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)c;
+    nxd_request *rq = request_new(cls);
+    if (rq && uri)
+        rq->target = strdup(uri); /* NULL on failure: on_request() answers 503 */
+    return rq;
+}
+
+/* The target as it may appear in a log line or an error message: bytes
+ * outside printable ASCII, quotes and backslashes percent-encoded, cut at
+ * TARGET_LOG_MAX. The result is static per thread-free call: the caller
+ * passes the buffer. */
+static const char *printable_target(const char *target, char *buf, size_t size)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    if (!target)
+        target = "-";
+    for (const unsigned char *p = (const unsigned char *)target; *p; p++) {
+        if (n + 8 >= size) {
+            memcpy(buf + n, "...", 3);
+            n += 3;
+            break;
+        }
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
+            buf[n++] = '%';
+            buf[n++] = hex[*p >> 4];
+            buf[n++] = hex[*p & 15];
+        } else {
+            buf[n++] = (char)*p;
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static const char *termination_note(enum MHD_RequestTerminationCode toe)
+{
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_COMPLETED_OK:
+        return NULL;
+    case MHD_REQUEST_TERMINATED_WITH_ERROR:
+        return "connection closed on an error";
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+        return "idle timeout";
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+        return "server shutdown";
+    case MHD_REQUEST_TERMINATED_READ_ERROR:
+        return "read error";
+    case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
+        return "client closed the connection";
+    }
+    return "ended unusually";
+}
+
+static void log_access(const nxd_request *rq)
+{
+    char when[32] = "-";
+    struct timespec ts;
+    struct tm tm;
+    if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && gmtime_r(&ts.tv_sec, &tm)) {
+        size_t n = strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    }
+    char target[TARGET_LOG_MAX + 8], method[40], status[8];
+    printable_target(rq->target, target, sizeof target);
+    printable_target(rq->method, method, sizeof method);
+    if (rq->status)
+        snprintf(status, sizeof status, "%d", rq->status);
+    else
+        snprintf(status, sizeof status, "-");
+    long long ms = (long long)((nxd_now_ns() - rq->start_ns) / 1000000);
+    nxd_log_access("%s %s \"%s %s\" %s %lldms %" PRIu64 "B%s%s%s", when,
+                   rq->conn ? rq->conn->addr : "-", method, target, status, ms, rq->bytes_out,
+                   rq->note ? " (" : "", rq->note ? rq->note : "", rq->note ? ")" : "");
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    nxd_server *srv = cls;
+    nxd_request *rq = *con_cls;
+    *con_cls = NULL;
+    if (!rq)
+        return;
+    if (!rq->note)
+        rq->note = termination_note(toe);
+    if (rq->status == 0 && !rq->started && !rq->note)
+        rq->note = "refused by the HTTP layer";
+    log_access(rq);
+    bool counted = rq->counted;
+    /* An upload cut short is aborted here (its worker joined), before the
+     * request counts as finished for shutdown. */
+    request_free(rq);
+    if (counted)
+        atomic_fetch_sub(&srv->in_flight, 1);
+}
+
+long nxd_http_in_flight(nxd_server *srv)
+{
+    return atomic_load(&srv->in_flight);
+}
+
+/* ---- answers ---- */
+
+enum MHD_Result nxd_respond(nxd_request *rq, unsigned status, struct MHD_Response *resp)
+{
+    if (!resp) {
+        nxd_error("out of memory building a response");
+        return MHD_NO;
+    }
+    if (atomic_load(&rq->srv->shutting_down))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result r = MHD_queue_response(rq->mhd, status, resp);
+    if (r == MHD_YES) {
+        rq->status = (int)status;
+        rq->responded = true;
+    } else {
+        nxd_debug("libmicrohttpd refused a %u answer; closing the connection", status);
+    }
+    return r;
+}
+
+enum MHD_Result nxd_respond_json(nxd_request *rq, unsigned status, char *json, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(len, json, nox_free);
+    if (!resp) {
+        nox_free(json);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    rq->bytes_out = len;
+    enum MHD_Result r = nxd_respond(rq, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+enum MHD_Result nxd_respond_static(nxd_request *rq, unsigned status, const char *content_type,
+                                   const char *body, size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    rq->bytes_out = len;
+    enum MHD_Result r = nxd_respond(rq, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+/* {"error": message} as a response not yet queued; NULL when out of memory. */
+static struct MHD_Response *error_response(nxd_request *rq, const char *message)
+{
+    char *json = NULL;
+    size_t len = 0;
+    struct MHD_Response *resp;
+    if (nox_wire_encode_error(message, &json, &len) == 0) {
+        resp = MHD_create_response_from_buffer_with_free_callback(len, json, nox_free);
+        if (!resp)
+            nox_free(json);
+    } else {
+        static const char oom[] = "{\"error\":\"out of memory\"}";
+        len = sizeof oom - 1;
+        resp = MHD_create_response_from_buffer(len, (void *)oom, MHD_RESPMEM_PERSISTENT);
+    }
+    if (resp) {
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+        rq->bytes_out = len;
+    }
+    return resp;
+}
+
+static void log_failure(const nxd_request *rq, unsigned status, const char *message)
+{
+    char target[TARGET_LOG_MAX + 8];
+    nxd_log(status >= 500 ? NXD_LOG_WARN : NXD_LOG_DEBUG, "%s %s: %u: %s",
+            rq->method ? rq->method : "-", printable_target(rq->target, target, sizeof target),
+            status, message);
+}
+
+static enum MHD_Result respond_error_with_allow(nxd_request *rq, unsigned status, const char *allow,
+                                                const char *message)
+{
+    log_failure(rq, status, message);
+    struct MHD_Response *resp = error_response(rq, message);
+    if (!resp)
+        return MHD_NO;
+    if (allow)
+        MHD_add_response_header(resp, "Allow", allow);
+    enum MHD_Result r = nxd_respond(rq, status, resp);
+    MHD_destroy_response(resp);
+    return r;
+}
+
+enum MHD_Result nxd_respond_error(nxd_request *rq, unsigned status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    int n = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    enum MHD_Result r = respond_error_with_allow(rq, status, NULL, n < 0 ? "out of memory" : msg);
+    if (n >= 0)
+        free(msg);
+    return r;
+}
+
+unsigned nxd_status_for(int code, const nox_error *err)
+{
+    /* Gateway mode: the backend's own answer goes through as it was. Only
+     * error statuses: a 3xx without its Location would mislead. */
+    int upstream = nox_error_http_status(err);
+    if (upstream >= 400 && upstream <= 599)
+        return (unsigned)upstream;
+    switch (code) {
+    case NOX_E_INVALID:
+    case NOX_E_ARCHIVE:
+        return MHD_HTTP_BAD_REQUEST;
+    case NOX_E_NOT_FOUND:
+        return MHD_HTTP_NOT_FOUND;
+    case NOX_E_LIMIT:
+        return NXD_HTTP_CONTENT_TOO_LARGE;
+    case NOX_E_NOT_READY:
+        return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case NOX_E_TIMEOUT:
+        return MHD_HTTP_GATEWAY_TIMEOUT;
+    case NOX_E_UNSUPPORTED:
+        return MHD_HTTP_NOT_IMPLEMENTED;
+    case NOX_E_CONNECT:
+    case NOX_E_PROTOCOL:
+    case NOX_E_NETWORK:
+        return MHD_HTTP_BAD_GATEWAY;
+    default:
+        return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+enum MHD_Result nxd_respond_nox_error(nxd_request *rq, int code, const nox_error *err)
+{
+    const char *msg = nox_error_message(err);
+    if (!*msg)
+        msg = nox_strerror(code);
+    return respond_error_with_allow(rq, nxd_status_for(code, err), NULL, msg);
+}
+
+/* ---- answers decided early, given later ---- */
+
+static void abort_upload(nxd_request *rq)
+{
+    if (rq->upload) {
+        nxd_upload_finish(rq->upload, false, NULL);
+        rq->upload = NULL;
+    }
+}
+
+/* Records the answer to give once the body has arrived (or at once; see
+ * begin()). The first problem found is the one reported. @p allow is a
+ * static string for the Allow header of a 405, or NULL. */
+static void vreject(nxd_request *rq, unsigned status, const char *allow, const char *fmt,
+                    va_list ap)
+{
+    if (rq->deferred_status)
+        return;
+    rq->deferred_status = (int)status;
+    rq->deferred_allow = allow;
+    if (vasprintf(&rq->deferred_message, fmt, ap) < 0)
+        rq->deferred_message = NULL;
+}
+
+static void reject(nxd_request *rq, unsigned status, const char *allow, const char *fmt, ...)
+    NXD_PRINTF(4, 5);
+static void reject(nxd_request *rq, unsigned status, const char *allow, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreject(rq, status, allow, fmt, ap);
+    va_end(ap);
+}
+
+static enum MHD_Result answer_rejected(nxd_request *rq)
+{
+    abort_upload(rq);
+    return respond_error_with_allow(rq, (unsigned)rq->deferred_status, rq->deferred_allow,
+                                    rq->deferred_message ? rq->deferred_message : "out of memory");
+}
+
+/* ---- routing ---- */
+
+static int hex_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes the @p len bytes at @p s: %XX escapes, and '+' as a space when
+ * @p plus (query strings, as HTML forms and Python's urlencode write
+ * them). NULL with *ret_why set for a malformed escape or an encoded NUL;
+ * NULL with *ret_why NULL when out of memory. */
+static char *percent_decode(const char *s, size_t len, bool plus, const char **ret_why)
+{
+    *ret_why = NULL;
+    char *out = malloc(len + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (ch == '%') {
+            int hi = i + 1 < len ? hex_value(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(out);
+                *ret_why = "malformed percent-encoding";
+                return NULL;
+            }
+            ch = (char)(hi << 4 | lo);
+            if (ch == '\0') {
+                free(out);
+                *ret_why = "an encoded NUL byte (%00)";
+                return NULL;
+            }
+            i += 2;
+        } else if (ch == '+' && plus) {
+            ch = ' ';
+        }
+        out[n++] = ch;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+typedef struct route_spec {
+    nxd_route route;
+    size_t n_segments;
+    const char *segments[6]; /* NULL: the session id */
+    const char *allow;       /* for 405 answers */
+    const char *param;       /* the query parameter the route reads */
+} route_spec;
+
+static const route_spec routes[] = {
+    { NXD_ROUTE_HEALTH, 1, { "healthz" }, "GET, HEAD", NULL },
+    { NXD_ROUTE_LIST, 2, { "v1", "sandboxes" }, "GET, HEAD", NULL },
+    { NXD_ROUTE_SANDBOX, 3, { "v1", "sandboxes", NULL }, "GET, HEAD, PUT, DELETE", NULL },
+    { NXD_ROUTE_TOUCH, 4, { "v1", "sandboxes", NULL, "touch" }, "POST", NULL },
+    { NXD_ROUTE_EXEC, 4, { "v1", "sandboxes", NULL, "exec" }, "POST", NULL },
+    { NXD_ROUTE_UPLOAD, 5, { "v1", "sandboxes", NULL, "files", "upload" }, "POST", "dest" },
+    { NXD_ROUTE_DOWNLOAD, 5, { "v1", "sandboxes", NULL, "files", "download" }, "GET, HEAD", "src" },
+};
+
+static bool method_allowed(const char *allow, const char *method)
+{
+    size_t n = strlen(method);
+    for (const char *p = allow; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, method, n) == 0)
+            return true;
+        if (!end)
+            break;
+        p = end + 1;
+        while (*p == ' ')
+            p++;
+    }
+    return false;
+}
+
+/* Splits the raw target into decoded path segments and finds its route.
+ * Returns false with the answer (400, 404, 405) recorded by reject(). */
+static bool route_request(nxd_request *rq)
+{
+    const char *target = rq->target;
+    /* An absolute-form target ("http://host/path", RFC 9112 3.2.2). */
+    if (strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0) {
+        const char *p = strstr(target, "://") + 3;
+        p = strchr(p, '/');
+        target = p ? p : "/";
+    }
+    size_t path_len = strcspn(target, "?#");
+    const char *query = target[path_len] == '?' ? target + path_len + 1 : NULL;
+
+    char shown[TARGET_LOG_MAX + 8];
+    printable_target(rq->target, shown, sizeof shown);
+    const char *why;
+    char *segments[7] = { NULL };
+    size_t n_seg = 0;
+    bool ok = target[0] == '/';
+    for (size_t i = ok ? 1 : path_len; ok && i <= path_len;) {
+        size_t len = strcspn(target + i, "/?#");
+        if (i + len > path_len)
+            len = path_len - i;
+        if (n_seg == NXD_ARRAY_SIZE(segments)) {
+            ok = false;
+            break;
+        }
+        segments[n_seg] = percent_decode(target + i, len, false, &why);
+        if (!segments[n_seg]) {
+            for (size_t k = 0; k < n_seg; k++)
+                free(segments[k]);
+            if (why)
+                reject(rq, MHD_HTTP_BAD_REQUEST, NULL, "path `%s` has %s", shown, why);
+            else
+                reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
+            return false;
+        }
+        n_seg++;
+        i += len + 1;
+    }
+
+    const route_spec *found = NULL;
+    for (size_t r = 0; ok && !found && r < NXD_ARRAY_SIZE(routes); r++) {
+        if (routes[r].n_segments != n_seg)
+            continue;
+        bool match = true;
+        for (size_t k = 0; match && k < n_seg; k++)
+            if (routes[r].segments[k] && strcmp(routes[r].segments[k], segments[k]) != 0)
+                match = false;
+        if (match)
+            found = &routes[r];
+    }
+    if (found && found->n_segments >= 3) {
+        rq->id = segments[2];
+        segments[2] = NULL;
+    }
+    for (size_t k = 0; k < n_seg; k++)
+        free(segments[k]);
+    char method[40];
+    printable_target(rq->method, method, sizeof method);
+    if (!found) {
+        reject(rq, MHD_HTTP_NOT_FOUND, NULL,
+               "no such endpoint: %s %s (the API is described in docs/api-v1.md)", method, shown);
+        return false;
+    }
+    rq->route = found->route;
+    if (!method_allowed(found->allow, rq->method)) {
+        reject(rq, MHD_HTTP_METHOD_NOT_ALLOWED, found->allow,
+               "method %s is not allowed on %s; allowed: %s", method, shown, found->allow);
+        return false;
+    }
+    /* Session ids are checked before anything else touches them. */
+    if (rq->id) {
+        nox_error *err = nox_error_new();
+        if (!nox_session_id_valid(rq->id, err)) {
+            reject(rq, MHD_HTTP_BAD_REQUEST, NULL, "%s",
+                   err ? nox_error_message(err) : "invalid session id");
+            nox_error_free(err);
+            return false;
+        }
+        nox_error_free(err);
+    }
+    /* The query: the route's one parameter, decoded; others are ignored, as
+     * clients may add their own. A parameter given twice is ambiguous. */
+    for (const char *p = query; found->param && p && *p;) {
+        size_t len = strcspn(p, "&#");
+        const char *eq = memchr(p, '=', len);
+        size_t key_len = eq ? (size_t)(eq - p) : len;
+        char *key = percent_decode(p, key_len, true, &why);
+        if (!key) {
+            if (why)
+                reject(rq, MHD_HTTP_BAD_REQUEST, NULL, "query of `%s` has %s", shown, why);
+            else
+                reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
+            return false;
+        }
+        bool wanted = strcmp(key, found->param) == 0;
+        free(key);
+        if (wanted) {
+            if (rq->param) {
+                reject(rq, MHD_HTTP_BAD_REQUEST, NULL,
+                       "query parameter `%s` is given more than once", found->param);
+                return false;
+            }
+            const char *v = eq ? eq + 1 : p + len;
+            rq->param = percent_decode(v, (size_t)(p + len - v), true, &why);
+            if (!rq->param) {
+                if (why)
+                    reject(rq, MHD_HTTP_BAD_REQUEST, NULL, "query parameter `%s` has %s",
+                           found->param, why);
+                else
+                    reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
+                return false;
+            }
+        }
+        if (p[len] != '&')
+            break;
+        p += len + 1;
+    }
+    return true;
+}
+
+/* ---- bodies ---- */
+
+static const char *limit_flag(const nxd_request *rq)
+{
+    return rq->route == NXD_ROUTE_UPLOAD ? "--max-upload-bytes" : "--max-json-bytes";
+}
+
+static enum MHD_Result body_over_limit(nxd_request *rq, size_t n)
+{
+    if (!rq->over_limit) {
+        rq->over_limit = true;
+        /* Nothing of a body that is too large may reach the sandbox. */
+        abort_upload(rq);
+        free(rq->body);
+        rq->body = NULL;
+        rq->body_len = rq->body_cap = 0;
+        reject(rq, NXD_HTTP_CONTENT_TOO_LARGE, NULL,
+               "request body is larger than this server's limit of %" PRIu64 " bytes (%s)",
+               rq->body_limit, limit_flag(rq));
+        n -= (size_t)(rq->body_limit - rq->body_seen);
+        rq->body_seen = rq->body_limit;
+    }
+    rq->drained += n;
+    if (rq->drained > DRAIN_BYTES) {
+        rq->status = NXD_HTTP_CONTENT_TOO_LARGE;
+        rq->note = "body too large; connection closed while it was still arriving";
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+static bool json_append(nxd_request *rq, const char *data, size_t n)
+{
+    if (rq->body_cap - rq->body_len < n) {
+        /* body_len + n <= body_limit, checked by the caller. */
+        size_t want = rq->body_len + n;
+        size_t cap = rq->body_cap ? rq->body_cap : 4096;
+        while (cap < want)
+            cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+        if (cap > rq->body_limit)
+            cap = (size_t)rq->body_limit;
+        if (cap < want)
+            cap = want;
+        char *b = realloc(rq->body, cap);
+        if (!b)
+            return false;
+        rq->body = b;
+        rq->body_cap = cap;
+    }
+    memcpy(rq->body + rq->body_len, data, n);
+    rq->body_len += n;
+    return true;
+}
+
+static enum MHD_Result body_chunk(nxd_request *rq, const char *data, size_t n)
+{
+    if (rq->responded)
+        return MHD_YES;
+    if (nxd_now_ns() - rq->start_ns > (int64_t)rq->srv->cfg->request_timeout * 1000000000) {
+        /* libmicrohttpd cannot answer before the body is complete; a client
+         * dripping its body slower than this is simply disconnected. */
+        abort_upload(rq);
+        rq->status = MHD_HTTP_REQUEST_TIMEOUT;
+        rq->note = "request body took longer than --request-timeout; connection closed";
+        return MHD_NO;
+    }
+    if (rq->over_limit || n > rq->body_limit - rq->body_seen)
+        return body_over_limit(rq, n);
+    rq->body_seen += n;
+    switch (rq->body_mode) {
+    case NXD_BODY_JSON:
+        if (!json_append(rq, data, n)) {
+            reject(rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory reading the body");
+            rq->body_mode = NXD_BODY_DISCARD;
+        }
+        break;
+    case NXD_BODY_UPLOAD:
+        /* The worker stopped reading (it failed, or the archive ended):
+         * the rest is read and dropped; the answer says what happened. */
+        if (rq->upload && !nxd_upload_write(rq->upload, data, n))
+            rq->body_mode = NXD_BODY_DISCARD;
+        break;
+    case NXD_BODY_DISCARD:
+        break;
+    }
+    return MHD_YES;
+}
+
+/* Content-Length, when the request has one and no chunked body. */
+static bool declared_length(struct MHD_Connection *c, uint64_t *ret)
+{
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return false;
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!cl)
+        return false;
+    uint64_t v = 0;
+    for (const char *p = cl; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return false; /* libmicrohttpd refuses these itself */
+        if (v > (UINT64_MAX - 9) / 10) {
+            *ret = UINT64_MAX;
+            return true;
+        }
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *ret = v;
+    return true;
+}
+
+/* ---- the handler ---- */
+
+/* Whether the request has a body that may be large: chunked, or a
+ * Content-Length above @p small. */
+static bool body_may_be_large(struct MHD_Connection *c, uint64_t small)
+{
+    uint64_t declared;
+    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return true;
+    return declared_length(c, &declared) && declared > small;
+}
+
+/* A request refused before its body: when the body is small (or absent),
+ * it is read and dropped and the answer follows it, which keeps the
+ * connection usable for the next request. libmicrohttpd can only answer
+ * before the body by closing the connection afterwards, which is the right
+ * price for a large or unbounded body only. */
+static enum MHD_Result refuse(nxd_request *rq, struct MHD_Connection *c)
+{
+    if (body_may_be_large(c, rq->srv->cfg->max_json_bytes))
+        return answer_rejected(rq);
+    abort_upload(rq);
+    rq->body_mode = NXD_BODY_DISCARD;
+    rq->body_limit = rq->srv->cfg->max_json_bytes;
+    return MHD_YES;
+}
+
+/* First call for a request: everything that can be decided from the
+ * request line and the headers, before any body byte is read. */
+static enum MHD_Result begin(nxd_request *rq, struct MHD_Connection *c, const char *method)
+{
+    nxd_server *srv = rq->srv;
+    rq->started = true;
+    rq->counted = true;
+    atomic_fetch_add(&srv->in_flight, 1);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    nxd_conn *conn = ci ? ci->socket_context : NULL;
+    if (conn) {
+        atomic_fetch_add(&conn->refs, 1);
+        rq->conn = conn;
+    }
+    rq->method = strdup(method);
+    if (!rq->method || !rq->target || !rq->conn) {
+        reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory; try again later");
+        return answer_rejected(rq);
+    }
+    if (atomic_load(&srv->shutting_down)) {
+        reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
+               "the server is shutting down; try again later");
+        return refuse(rq, c);
+    }
+    if (!route_request(rq))
+        return refuse(rq, c);
+
+    const nxd_config *cfg = srv->cfg;
+    if (rq->route == NXD_ROUTE_UPLOAD) {
+        rq->body_mode = NXD_BODY_UPLOAD;
+        rq->body_limit = cfg->max_upload_bytes;
+    } else {
+        /* Bodies of routes that take none are read, limited and ignored. */
+        bool json = (rq->route == NXD_ROUTE_SANDBOX && strcmp(method, "PUT") == 0) ||
+                    rq->route == NXD_ROUTE_EXEC;
+        rq->body_mode = json ? NXD_BODY_JSON : NXD_BODY_DISCARD;
+        rq->body_limit = cfg->max_json_bytes;
+    }
+    uint64_t declared;
+    if (declared_length(c, &declared) && declared > rq->body_limit) {
+        /* Answered before the body (a client sending "Expect: 100-continue"
+         * never sends it); the connection closes after the answer. */
+        reject(rq, NXD_HTTP_CONTENT_TOO_LARGE, NULL,
+               "request body of %" PRIu64 " bytes is larger than this server's limit of %" PRIu64
+               " bytes (%s)",
+               declared, rq->body_limit, limit_flag(rq));
+        return answer_rejected(rq);
+    }
+
+    if (rq->route == NXD_ROUTE_UPLOAD)
+        return nxd_upload_begin(rq);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)url;
+    (void)version;
+    nxd_server *srv = cls;
+    nxd_request *rq = *con_cls;
+    if (!rq) {
+        /* on_uri() could not allocate: answer from a fresh one if we can. */
+        if (!(rq = request_new(srv)))
+            return MHD_NO;
+        *con_cls = rq;
+    }
+    rq->mhd = c;
+    atomic_fetch_add(&srv->busy, 1);
+    enum MHD_Result r;
+    if (!rq->started) {
+        r = begin(rq, c, method);
+    } else if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        r = body_chunk(rq, upload_data, n);
+    } else if (rq->responded) {
+        r = MHD_YES;
+    } else if (rq->deferred_status) {
+        r = answer_rejected(rq);
+    } else if (atomic_load(&srv->stopping)) {
+        /* Past the grace period nothing new may enter the library: the
+         * daemon is about to stop and must not wait for it. */
+        abort_upload(rq);
+        r = nxd_respond_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+                              "the server is shutting down; try again later");
+    } else {
+        r = nxd_dispatch(rq);
+    }
+    atomic_fetch_sub(&srv->busy, 1);
+    return r;
+}
+
+/* ---- the daemon ---- */
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    size_t n = strlen(buf);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        buf[--n] = '\0';
+    nxd_debug("libmicrohttpd: %s", buf);
+}
+
+int nxd_http_start(nxd_server *srv)
+{
+    const nxd_config *cfg = srv->cfg;
+    /* MHD_USE_POLL: select() cannot watch descriptors above FD_SETSIZE
+     * (1024), which a busy server with many sandboxes reaches.
+     * MHD_USE_ITC: MHD_quiesce_daemon() needs it with internal threads. */
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | MHD_USE_ITC;
+    if (nxd_log_enabled(NXD_LOG_DEBUG))
+        flags |= MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem ops[] = {
+        { MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL },
+        { MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, NULL },
+        { MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, srv },
+        { MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv },
+        { MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, srv },
+        { MHD_OPTION_CONNECTION_LIMIT, (intptr_t)cfg->max_connections, NULL },
+        { MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_connections_per_ip, NULL },
+        { MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)cfg->idle_timeout, NULL },
+        { MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)cfg->max_header_bytes, NULL },
+        { MHD_OPTION_END, 0, NULL },
+    };
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, ops,
+                                   MHD_OPTION_END);
+    if (!srv->daemon) {
+        nxd_error("cannot start the HTTP server (libmicrohttpd %s refused its options; run "
+                  "with --log-level debug for its reason)",
+                  MHD_get_version());
+        return -1;
+    }
+    return 0;
+}
+
+void nxd_http_quiesce(nxd_server *srv)
+{
+    if (srv->daemon)
+        (void)MHD_quiesce_daemon(srv->daemon); /* the socket is ours: closed after stop */
+}
+
+bool nxd_http_stop(nxd_server *srv)
+{
+    if (!srv->daemon)
+        return true;
+    atomic_store(&srv->stopping, true);
+    /* A handler either saw `stopping` (and answers 503 without calling the
+     * library) or is counted in `busy` now: sequentially consistent
+     * atomics on both sides make one of the two true. */
+    if (atomic_load(&srv->busy) > 0)
+        return false;
+    MHD_stop_daemon(srv->daemon);
+    srv->daemon = NULL;
+    return true;
+}
