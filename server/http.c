@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <noxrunner/wire.h>
@@ -125,11 +126,27 @@ static void request_free(nxd_request *rq)
     free(rq);
 }
 
+/* The connection a request arrived on, with a reference for the request. */
+static void attach_conn(nxd_request *rq, struct MHD_Connection *c)
+{
+    if (rq->conn)
+        return;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    nxd_conn *conn = ci ? ci->socket_context : NULL;
+    if (conn) {
+        atomic_fetch_add(&conn->refs, 1);
+        rq->conn = conn;
+    }
+}
+
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
-    (void)c;
     nxd_request *rq = request_new(cls);
-    if (rq && uri)
+    if (!rq)
+        return NULL;
+    attach_conn(rq, c);
+    if (uri)
         rq->target = strdup(uri); /* NULL on failure: on_request() answers 503 */
     return rq;
 }
@@ -212,10 +229,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
     if (!rq)
         return;
-    if (!rq->note)
+    if (!rq->started)
+        rq->note = "refused by libmicrohttpd: malformed or too large request";
+    else if (!rq->note)
         rq->note = termination_note(toe);
-    if (rq->status == 0 && !rq->started && !rq->note)
-        rq->note = "refused by the HTTP layer";
     log_access(rq);
     bool counted = rq->counted;
     /* An upload cut short is aborted here (its worker joined), before the
@@ -737,28 +754,31 @@ static bool declared_length(struct MHD_Connection *c, uint64_t *ret)
 
 /* ---- the handler ---- */
 
-/* Whether the request has a body that may be large: chunked, or a
- * Content-Length above @p small. */
-static bool body_may_be_large(struct MHD_Connection *c, uint64_t small)
+static bool expects_continue(struct MHD_Connection *c)
 {
-    uint64_t declared;
-    if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-        return true;
-    return declared_length(c, &declared) && declared > small;
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    return v && strcasecmp(v, "100-continue") == 0;
 }
 
-/* A request refused before its body: when the body is small (or absent),
- * it is read and dropped and the answer follows it, which keeps the
- * connection usable for the next request. libmicrohttpd can only answer
- * before the body by closing the connection afterwards, which is the right
- * price for a large or unbounded body only. */
-static enum MHD_Result refuse(nxd_request *rq, struct MHD_Connection *c)
+/* Answers a request refused before its body (the answer is recorded by
+ * reject()). libmicrohttpd 0.9.75 can answer before the body only by
+ * closing the connection afterwards, and a client still sending its body
+ * then gets a broken pipe instead of the answer. So when the body is known
+ * to be at most @p bound bytes, it is read and dropped and the answer
+ * follows it, on a connection that stays usable. The answer goes at once
+ * when the client waits for "100 Continue" (it never sends the body), and
+ * for bodies that are chunked or larger than @p bound. */
+static enum MHD_Result refuse(nxd_request *rq, struct MHD_Connection *c, uint64_t bound)
 {
-    if (body_may_be_large(c, rq->srv->cfg->max_json_bytes))
-        return answer_rejected(rq);
     abort_upload(rq);
+    bool chunked =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    uint64_t declared = 0;
+    bool has_length = !chunked && declared_length(c, &declared);
+    if (chunked || (has_length && declared > 0 && (declared > bound || expects_continue(c))))
+        return answer_rejected(rq);
     rq->body_mode = NXD_BODY_DISCARD;
-    rq->body_limit = rq->srv->cfg->max_json_bytes;
+    rq->body_limit = declared;
     return MHD_YES;
 }
 
@@ -770,13 +790,7 @@ static enum MHD_Result begin(nxd_request *rq, struct MHD_Connection *c, const ch
     rq->started = true;
     rq->counted = true;
     atomic_fetch_add(&srv->in_flight, 1);
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    nxd_conn *conn = ci ? ci->socket_context : NULL;
-    if (conn) {
-        atomic_fetch_add(&conn->refs, 1);
-        rq->conn = conn;
-    }
+    attach_conn(rq, c);
     rq->method = strdup(method);
     if (!rq->method || !rq->target || !rq->conn) {
         reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory; try again later");
@@ -785,10 +799,10 @@ static enum MHD_Result begin(nxd_request *rq, struct MHD_Connection *c, const ch
     if (atomic_load(&srv->shutting_down)) {
         reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
                "the server is shutting down; try again later");
-        return refuse(rq, c);
+        return refuse(rq, c, DRAIN_BYTES);
     }
     if (!route_request(rq))
-        return refuse(rq, c);
+        return refuse(rq, c, DRAIN_BYTES);
 
     const nxd_config *cfg = srv->cfg;
     if (rq->route == NXD_ROUTE_UPLOAD) {
@@ -803,13 +817,11 @@ static enum MHD_Result begin(nxd_request *rq, struct MHD_Connection *c, const ch
     }
     uint64_t declared;
     if (declared_length(c, &declared) && declared > rq->body_limit) {
-        /* Answered before the body (a client sending "Expect: 100-continue"
-         * never sends it); the connection closes after the answer. */
         reject(rq, NXD_HTTP_CONTENT_TOO_LARGE, NULL,
                "request body of %" PRIu64 " bytes is larger than this server's limit of %" PRIu64
                " bytes (%s)",
                declared, rq->body_limit, limit_flag(rq));
-        return answer_rejected(rq);
+        return refuse(rq, c, rq->body_limit + DRAIN_BYTES);
     }
 
     if (rq->route == NXD_ROUTE_UPLOAD)
@@ -905,8 +917,14 @@ int nxd_http_start(nxd_server *srv)
 
 void nxd_http_quiesce(nxd_server *srv)
 {
-    if (srv->daemon)
-        (void)MHD_quiesce_daemon(srv->daemon); /* the socket is ours: closed after stop */
+    if (!srv->daemon)
+        return;
+    /* The socket stays open until the daemon has stopped (its thread may
+     * still hold it), but a quiesced socket that still listens lets clients
+     * connect into a backlog nobody accepts from: they would hang until
+     * their own timeout. Shut down, it refuses them at once. */
+    if (MHD_quiesce_daemon(srv->daemon) != MHD_INVALID_SOCKET && srv->listen_fd >= 0)
+        shutdown(srv->listen_fd, SHUT_RDWR);
 }
 
 bool nxd_http_stop(nxd_server *srv)

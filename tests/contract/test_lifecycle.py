@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Concurrency and life cycle of noxrunnerd, over raw HTTP.
+
+Many execs at once (they must overlap, not queue), a long exec that does
+not block anything else, graceful shutdown on SIGTERM with an exec in
+flight, a restarted server that finds its sandboxes, expiry by the reaper,
+and the list and info extensions.
+
+Written in Python rather than C: libnoxrunner's http backend (the public
+API's way to talk to a server) is still a placeholder, and the standard
+library's threads and http.client are all this needs. No assertion is on
+how long anything took; overlap is shown by the timestamps each command
+records inside its sandbox.
+
+Usage: python3 tests/contract/test_lifecycle.py --server build/server/noxrunnerd
+"""
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from noxtest import (ISO_UTC, KnownBug, expect_error, holder_processes, run,  # noqa: E402
+                     slow_factor, wait_until)
+
+STAMPED = ["sh", "-c", "date +%s%N; sleep 1; date +%s%N"]
+
+
+def run_threads(fns):
+    """Runs each function in its own thread; returns their results (or
+    raises the first exception)."""
+    results = [None] * len(fns)
+    errors = []
+
+    def wrap(i, fn):
+        try:
+            results[i] = fn()
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            errors.append(e)
+
+    threads = [threading.Thread(target=wrap, args=(i, fn)) for i, fn in enumerate(fns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def interval(doc):
+    assert doc["exitCode"] == 0, doc
+    start, end = (int(x) for x in doc["stdout"].split())
+    return start, end
+
+
+def test_concurrent_execs_overlap(srv):
+    ids = ["par-%d" % i for i in range(4)]
+    run_threads([lambda i=i: srv.create(i) for i in ids])
+    # Eight at once: one on each of four sandboxes, four on the same one.
+    targets = ids + ["par-0"] * 4
+    docs = run_threads([lambda t=t: srv.exec(t, STAMPED) for t in targets])
+    spans = [interval(d) for d in docs]
+    latest_start = max(s for s, _ in spans)
+    earliest_end = min(e for _, e in spans)
+    assert latest_start < earliest_end, (
+        "the execs did not all run at the same time: the last one started %.3f s after the "
+        "first one ended" % ((latest_start - earliest_end) / 1e9))
+    for i in ids:
+        srv.delete(i)
+
+
+def test_parallel_creates_of_one_id(srv):
+    sid = "par-same"
+    srv.delete(sid)
+    docs = run_threads([lambda: srv.create(sid) for _ in range(8)])
+    assert len({d["podName"] for d in docs}) == 1, docs
+    listed = [sb["sessionId"] for sb in srv.get("/v1/sandboxes").json()["sandboxes"]]
+    assert listed.count(sid) == 1, listed
+    srv.delete(sid)
+
+
+def test_long_exec_does_not_block_others(srv):
+    srv.create("long")
+    srv.create("short")
+    started = threading.Event()
+    result = {}
+
+    def long_exec():
+        started.set()
+        result["doc"] = srv.exec("long", ["sh", "-c", "sleep 4; echo late"])
+
+    t = threading.Thread(target=long_exec)
+    t.start()
+    started.wait()
+    time.sleep(0.5)
+    for _ in range(5):
+        r = srv.get("/healthz")
+        assert r.status == 200 and r.body == b"OK", r
+    assert srv.exec("short", ["echo", "quick"])["stdout"] == "quick\n"
+    assert srv.get("/v1/sandboxes/long").status == 200
+    assert t.is_alive(), "the long exec should still be running"
+    t.join()
+    assert result["doc"]["stdout"] == "late\n", result
+    srv.delete("long")
+    srv.delete("short")
+
+
+def test_list_and_info(srv):
+    srv.create("li-one", ttl=600, memoryLimit="128Mi", image="busybox")
+    srv.create("li-two", ttl=60)
+    srv.exec("li-one", ["sh", "-c", "head -c 100000 /dev/zero > /workspace/f"])
+    doc = srv.get("/v1/sandboxes").json()
+    by_id = {sb["sessionId"]: sb for sb in doc["sandboxes"]}
+    assert {"li-one", "li-two"} <= set(by_id), by_id.keys()
+    info = srv.get("/v1/sandboxes/li-one").json()
+    assert info["podName"] == by_id["li-one"]["podName"]
+    assert ISO_UTC.match(info["expiresAt"]) and ISO_UTC.match(info["createdAt"]), info
+    assert info["image"] == "busybox" and info["ttlSeconds"] == 600, info
+    assert info["limits"]["memory"]["value"] == 128 << 20, info["limits"]
+    assert info["diskUsedBytes"] >= 100000, info
+    assert info["running"] in (True, False), info
+    srv.delete("li-two")
+    doc = srv.get("/v1/sandboxes").json()
+    assert "li-two" not in [sb["sessionId"] for sb in doc["sandboxes"]]
+    expect_error(srv.get("/v1/sandboxes/li-two"), 404, "li-two")
+    srv.delete("li-one")
+
+
+def test_reaper_removes_expired_sandboxes(srv):
+    sid = "reap-me"
+    srv.create(sid, ttl=2)
+    sb_dir = os.path.join(srv.state, "sandboxes", sid)
+    assert srv.get("/v1/sandboxes/" + sid).status == 200
+    assert os.path.isdir(sb_dir)
+    t0 = time.time()
+    # No request touches it from here on: only the reaper can remove it.
+    gone = wait_until(lambda: not os.path.exists(sb_dir), 20 * slow_factor(), 0.2)
+    assert gone, "sandbox %s still on disk 20 s after its expiry" % sid
+    assert time.time() - t0 > 0.5, "removed before it expired"
+    srv.created.discard(sid)
+    expect_error(srv.get("/v1/sandboxes/" + sid), 404)
+    assert wait_until(lambda: "removed 1 expired sandbox" in srv.log_text(), 5), \
+        "the reaper did not log what it removed"
+    assert not holder_processes(sb_dir), "the expired sandbox's processes still run"
+
+
+def test_touch_resets_ttl(srv):
+    sid = "touchy"
+    srv.create(sid, ttl=30)
+    time.sleep(1.1)
+    assert srv.request("POST", "/v1/sandboxes/%s/touch" % sid).status == 200
+    exp = srv.get("/v1/sandboxes/" + sid).json()["expiresAt"]
+    expires = time.mktime(time.strptime(exp, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    srv.delete(sid)
+    if expires > time.time() + 31:
+        raise KnownBug("touch set expiresAt to %s, %d s away, not ttlSeconds (30) away: "
+                       "nox__expiry_touch() (src/local/store.c) reads the TTL through the "
+                       "O_WRONLY descriptor it opened, the read fails, and it falls back to "
+                       "900" % (exp, expires - time.time()))
+    assert expires >= time.time() + 28, exp
+
+
+def test_signal_graceful_shutdown_and_restart(srv):
+    sid = "persist"
+    srv.create(sid, ttl=600)
+    srv.exec(sid, ["sh", "-c", "echo precious > /workspace/keep.txt"])
+    result = {}
+
+    def in_flight():
+        result["doc"] = srv.exec(sid, ["sh", "-c", "sleep 2; echo finished"])
+
+    t = threading.Thread(target=in_flight)
+    t.start()
+    time.sleep(0.7)
+    srv.signal(signal.SIGTERM)
+    # No new connections while the in-flight exec finishes.
+    refused = wait_until(lambda: not can_connect(srv.port), 5)
+    assert refused, "the server still accepts connections after SIGTERM"
+    t.join()
+    assert result["doc"]["exitCode"] == 0 and result["doc"]["stdout"] == "finished\n", result
+    rc = srv.wait(30 * slow_factor())
+    assert rc == 0, "exit status %d" % rc
+    log = srv.log_text()
+    assert "shutting down" in log and "stopped" in log, log[-2000:]
+
+    # A new server on the same state directory finds the sandbox and its files.
+    srv.start()
+    info = srv.get("/v1/sandboxes/" + sid)
+    assert info.status == 200, info
+    doc = srv.exec(sid, ["cat", "/workspace/keep.txt"])
+    assert doc["stdout"] == "precious\n", doc
+    srv.delete(sid)
+
+
+def test_signal_with_idle_keepalive_connection(srv):
+    """An idle keep-alive connection is not a request in flight: shutdown
+    does not wait the grace period out for it."""
+    c = srv.connection()
+    assert srv.request("GET", "/healthz", conn=c).status == 200
+    t0 = time.time()
+    srv.signal(signal.SIGTERM)
+    rc = srv.wait(30 * slow_factor())
+    c.close()
+    assert rc == 0, rc
+    assert time.time() - t0 < 5 * slow_factor(), "shutdown waited for an idle connection"
+    srv.start()
+
+
+def test_signal_past_grace_leaves_sandbox_intact(srv):
+    """A request still running when the grace period ends does not hold the
+    server up; its sandbox survives."""
+    srv.stop()
+    srv.start(extra=["--shutdown-grace", "1"])
+    sid = "overrun"
+    srv.create(sid)
+    srv.exec(sid, ["sh", "-c", "echo still-here > /workspace/f"])
+    outcome = {}
+
+    def long_exec():
+        try:
+            outcome["doc"] = srv.exec(sid, ["sleep", "20"])
+        except Exception as e:  # noqa: BLE001 - the connection is expected to break
+            outcome["error"] = e
+
+    t = threading.Thread(target=long_exec)
+    t.start()
+    time.sleep(0.7)
+    t0 = time.time()
+    srv.signal(signal.SIGTERM)
+    rc = srv.wait(30 * slow_factor())
+    elapsed = time.time() - t0
+    t.join()
+    assert rc == 0, rc
+    assert elapsed < 10 * slow_factor(), "shutdown took %.1f s with a 1 s grace" % elapsed
+    assert "error" in outcome, "the exec cannot have completed: %r" % outcome
+    assert "still running after the grace period" in srv.log_text()
+    srv.start(extra=[])  # the normal configuration again
+    assert srv.exec(sid, ["cat", "/workspace/f"])["stdout"] == "still-here\n"
+    srv.delete(sid)
+
+
+def can_connect(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+TESTS = [v for k, v in list(globals().items()) if k.startswith("test_") and callable(v)]
+
+if __name__ == "__main__":
+    run(TESTS, "noxrunnerd concurrency and life cycle",
+        server_args=["--reap-interval", "1", "--shutdown-grace", "10"])
