@@ -18,6 +18,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
@@ -47,7 +48,7 @@
 struct nxd_conn {
     atomic_int refs;
     nox_client *client;
-    char addr[INET6_ADDRSTRLEN];
+    char addr[INET6_ADDRSTRLEN + IF_NAMESIZE + 1]; /* room for "fe80::1%eth0" */
 };
 
 static void conn_release(nxd_conn *conn)
@@ -151,10 +152,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return rq;
 }
 
-/* The target as it may appear in a log line or an error message: bytes
- * outside printable ASCII, quotes and backslashes percent-encoded, cut at
- * TARGET_LOG_MAX. The result is static per thread-free call: the caller
- * passes the buffer. */
+/* @p target as it may appear in a log line or an error message, written
+ * into @p buf: bytes outside printable ASCII, quotes and backslashes
+ * percent-encoded (so a target cannot break a log line or its quoting),
+ * cut with "..." to fit @p size. Returns @p buf. */
 static const char *printable_target(const char *target, char *buf, size_t size)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -229,10 +230,27 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     *con_cls = NULL;
     if (!rq)
         return;
-    if (!rq->started)
-        rq->note = "refused by libmicrohttpd: malformed or too large request";
-    else if (!rq->note)
+    if (!rq->started) {
+        /* The handler never saw it: libmicrohttpd answered (or dropped) it
+         * itself, or the headers never finished. */
+        switch (toe) {
+        case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+            rq->note = "headers incomplete at the idle timeout";
+            break;
+        case MHD_REQUEST_TERMINATED_CLIENT_ABORT:
+        case MHD_REQUEST_TERMINATED_READ_ERROR:
+            rq->note = "client went away before its headers were complete";
+            break;
+        case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+            rq->note = "server shutdown";
+            break;
+        default:
+            rq->note = "refused by libmicrohttpd: malformed or too large request";
+            break;
+        }
+    } else if (!rq->note) {
         rq->note = termination_note(toe);
+    }
     log_access(rq);
     bool counted = rq->counted;
     /* An upload cut short is aborted here (its worker joined), before the
