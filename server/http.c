@@ -424,6 +424,8 @@ static void abort_upload(nxd_request *rq)
  * begin()). The first problem found is the one reported. @p allow is a
  * static string for the Allow header of a 405, or NULL. */
 static void vreject(nxd_request *rq, unsigned status, const char *allow, const char *fmt,
+                    va_list ap) NXD_PRINTF(4, 0);
+static void vreject(nxd_request *rq, unsigned status, const char *allow, const char *fmt,
                     va_list ap)
 {
     if (rq->deferred_status)
@@ -889,6 +891,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- the daemon ---- */
 
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) NXD_PRINTF(2, 0);
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;

@@ -59,6 +59,7 @@ static void write_all(int fd, const char *p, size_t n)
 
 /* Formats "noxrunnerd: " PREFIX MESSAGE "\n" with control characters of
  * the message escaped, and writes it in one go. */
+static void emit(const char *prefix, const char *fmt, va_list ap) NXD_PRINTF(2, 0);
 static void emit(const char *prefix, const char *fmt, va_list ap)
 {
     char *msg = NULL;

@@ -12,14 +12,14 @@
 #include "log.h"
 #include "util.h"
 
-static bool is_loopback(const struct sockaddr *sa)
+static bool is_loopback(const struct sockaddr_storage *ss)
 {
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
         return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
     }
-    if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
         if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
             return true;
         if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
@@ -97,7 +97,7 @@ int nxd_listen(const char *host, unsigned port, nxd_listener *ret)
     }
     ret->fd = fd;
     ret->port = (unsigned)strtoul(service, NULL, 10);
-    ret->loopback = is_loopback((struct sockaddr *)&ss);
+    ret->loopback = is_loopback(&ss);
     bool v6 = ss.ss_family == AF_INET6;
     snprintf(ret->url, sizeof ret->url, "http://%s%s%s:%u", v6 ? "[" : "", addr, v6 ? "]" : "",
              ret->port);

@@ -93,9 +93,11 @@ def expect_error(resp, status, contains=None):
 class Server:
     """One noxrunnerd process on 127.0.0.1 with a private state directory."""
 
-    def __init__(self, binary, args=(), tmp=None, state=None):
+    def __init__(self, binary, args=(), tmp=None, state=None, local=True, prefix=()):
         self.binary = binary
         self.args = list(args)
+        self.local = local  # False: gateway mode, no state directory
+        self.prefix = list(prefix)  # a command to run the server under
         self.tmp = tmp or tempfile.mkdtemp(prefix="noxrunnerd-test-")
         self.state = state or os.path.join(self.tmp, "state")
         self.port_file = os.path.join(self.tmp, "port")
@@ -115,8 +117,11 @@ class Server:
         wrapper = shlex.split(os.environ.get("NOX_TEST_SERVER_WRAPPER", ""))
         if wrapper and "valgrind" in wrapper[0]:
             wrapper.append("--log-file=%s" % os.path.join(self.tmp, "valgrind.%d.log" % self.runs))
-        cmd = wrapper + [self.binary, "--listen", "127.0.0.1:0", "--port-file",
-                         self.port_file, "--state-dir", self.state] + self.args + list(extra)
+        cmd = self.prefix + wrapper + [self.binary, "--listen", "127.0.0.1:0", "--port-file",
+                                       self.port_file]
+        if self.local:
+            cmd += ["--state-dir", self.state]
+        cmd += self.args + list(extra)
         self.log = open(self.log_path, "ab")
         self.log.write(("=== %s\n" % " ".join(cmd)).encode())
         self.log.flush()
@@ -185,8 +190,14 @@ class Server:
 
     # ---- HTTP ----
 
+    host = "127.0.0.1"
+
+    @property
+    def url(self):
+        return "http://%s:%d" % ("[%s]" % self.host if ":" in self.host else self.host, self.port)
+
     def connection(self, timeout=None):
-        return http.client.HTTPConnection("127.0.0.1", self.port,
+        return http.client.HTTPConnection(self.host, self.port,
                                           timeout=timeout or 120 * slow_factor())
 
     def request(self, method, path, body=None, headers=None, conn=None, timeout=None):
@@ -248,7 +259,7 @@ class Server:
     def raw(self, data, timeout=10, read=True):
         """Sends @data on a fresh connection and returns everything the
         server sends until it closes or goes quiet for @timeout seconds."""
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout * slow_factor())
+        s = socket.create_connection((self.host, self.port), timeout=timeout * slow_factor())
         try:
             try:
                 s.sendall(data)
@@ -278,7 +289,11 @@ class Server:
             if not self.alive() and os.path.isdir(os.path.join(self.state, "sandboxes")) \
                     and os.listdir(os.path.join(self.state, "sandboxes")):
                 self.start()  # a server that died still must clean up
-            if self.alive():
+            if self.alive() and not self.local:
+                rc = self.stop()
+                if rc != 0:
+                    problems.append("noxrunnerd exited with status %r" % rc)
+            elif self.alive():
                 left = [sid for sid in self.delete_all() if sid not in self.fixtures]
                 if left:
                     problems.append("sandboxes left by the tests: %s" % ", ".join(left))

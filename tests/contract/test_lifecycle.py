@@ -16,16 +16,19 @@ records inside its sandbox.
 Usage: python3 tests/contract/test_lifecycle.py --server build/server/noxrunnerd
 """
 
+import http.client
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from noxtest import (ISO_UTC, KnownBug, expect_error, holder_processes, run,  # noqa: E402
-                     slow_factor, wait_until)
+from noxtest import (ISO_UTC, KnownBug, Server, Skip, expect_error,  # noqa: E402
+                     holder_processes, run, slow_factor, wait_until)
 
 STAMPED = ["sh", "-c", "date +%s%N; sleep 1; date +%s%N"]
 
@@ -242,6 +245,126 @@ def test_signal_past_grace_leaves_sandbox_intact(srv):
     srv.start(extra=[])  # the normal configuration again
     assert srv.exec(sid, ["cat", "/workspace/f"])["stdout"] == "still-here\n"
     srv.delete(sid)
+
+
+# ---------------------------------------------------------------- startup and options
+
+
+def run_binary(srv, args, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([srv.binary] + args, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=e, timeout=60)
+
+
+def test_command_line(srv):
+    r = run_binary(srv, ["--version"])
+    assert r.returncode == 0 and r.stdout.startswith("noxrunnerd "), r
+    r = run_binary(srv, ["--help"])
+    assert r.returncode == 0, r
+    for word in ["--listen", "--max-upload-bytes", "NOXRUNNERD_MAX_UPLOAD_BYTES", "--check",
+                 "--shutdown-grace", "--unisolated", "--port-file", "--log-level"]:
+        assert word in r.stdout, word
+    bad = [["--bogus"], ["--port", "70000"], ["--port", "-1"], ["--listen", "::1:80"],
+           ["--listen", "nocolon"], ["--max-json-bytes", "1.5"], ["--max-json-bytes", "lots"],
+           ["--idle-timeout", "0"], ["--log-level", "loud"], ["--backend", "ftp://x"],
+           ["--backend", "http://x", "--unisolated"], ["stray-argument"], ["--port-file"]]
+    for args in bad:
+        r = run_binary(srv, args)
+        assert r.returncode == 2, (args, r.returncode, r.stderr)
+        assert r.stderr.startswith("noxrunnerd: "), (args, r.stderr)
+    r = run_binary(srv, ["--version"], env={"NOXRUNNERD_IDLE_TIMEOUT": "soon"})
+    assert r.returncode == 2 and "NOXRUNNERD_IDLE_TIMEOUT" in r.stderr, r.stderr
+    r = run_binary(srv, ["--listen", "127.0.0.1:%d" % srv.port, "--state-dir",
+                         os.path.join(srv.tmp, "busy")])
+    assert r.returncode == 1 and "in use" in r.stderr, r.stderr
+
+
+def test_listen_ipv6(srv):
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError as e:
+        raise Skip("this host has no IPv6 loopback (%s)" % e)
+    other = Server(srv.binary, ["--listen", "[::1]:0"])
+    try:
+        other.start()
+        other.host = "::1"
+        assert "listening on http://[::1]:%d" % other.port in other.log_text(), other.log_text()
+        r = other.get("/healthz")
+        assert r.status == 200 and r.body == b"OK", r
+        other.create("v6")
+        assert other.exec("v6", ["echo", "six"])["stdout"] == "six\n"
+        other.delete("v6")
+    finally:
+        problems = other.cleanup()
+    assert not problems, problems
+
+
+def test_non_loopback_listen_warns(srv):
+    """Listening beyond loopback is allowed and warned about. Tested on an
+    address of a private network namespace, reachable from nowhere."""
+    if not shutil.which("unshare") or not shutil.which("ip") or os.geteuid() != 0:
+        raise Skip("this needs root, unshare(1) and ip(8) for a private network namespace")
+    # A non-loopback address, on the loopback device of a network
+    # namespace of its own: nothing outside can reach it.
+    setup = "ip link set lo up && ip addr add 10.254.0.1/32 dev lo"
+    probe = subprocess.run(["unshare", "--net", "sh", "-c", setup], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise Skip("cannot set up a private network namespace: %s" % probe.stderr.strip())
+    netns = ["unshare", "--net", "sh", "-c", setup + ' && exec "$@"', "sh"]
+    other = Server(srv.binary, ["--listen", "10.254.0.1:0"], prefix=netns)
+    try:
+        other.start()
+        log = other.log_text()
+        assert "listening on http://10.254.0.1:%d" % other.port in log, log
+        assert "reachable from other machines" in log and "no authentication" in log, log
+    finally:
+        if other.alive():
+            other.stop()  # unreachable from here: no sandboxes to delete over HTTP
+        problems = other.cleanup()
+    assert not problems, problems
+
+
+def test_unisolated_mode_warns_and_says_so(srv):
+    other = Server(srv.binary, ["--unisolated"])
+    try:
+        other.start()
+        log = other.log_text()
+        assert "UNISOLATED" in log and "trust" in log, log
+        doc = other.create("plain")
+        assert doc["isolation"] == "none", doc
+        assert other.exec("plain", ["echo", "hi"])["stdout"] == "hi\n"
+        other.delete("plain")
+    finally:
+        problems = other.cleanup()
+    assert not problems, problems
+
+
+def test_gateway_mode(srv):
+    """noxrunnerd --backend URL in front of the test server."""
+    gw = Server(srv.binary, ["--backend", srv.url], local=False)
+    try:
+        try:
+            gw.start()
+        except AssertionError as e:
+            if "placeholder" in str(e):
+                raise Skip("the http backend (src/http/) is a placeholder: %s"
+                           % str(e).splitlines()[-1])
+            raise
+        assert gw.get("/healthz").body == b"OK"
+        doc = gw.create("via-gw", ttl=120)
+        assert doc["podName"] and doc["ttlSeconds"] == 120, doc
+        assert gw.exec("via-gw", ["echo", "through"])["stdout"] == "through\n"
+        assert srv.get("/v1/sandboxes/via-gw").status == 200  # it is the backend's sandbox
+        expect_error(gw.get("/v1/sandboxes/not-there"), 404)
+        expect_error(gw.request("POST", "/v1/sandboxes/via-gw/exec", body={"cmd": []}), 400)
+        assert gw.delete("via-gw").status == 204
+        assert srv.get("/v1/sandboxes/via-gw").status == 404
+    finally:
+        problems = gw.cleanup()
+        srv.delete("via-gw")
+    assert not problems, problems
 
 
 def can_connect(port):
