@@ -43,19 +43,18 @@ int nxd_check_run(const nxd_config *cfg, const nox_client_options *opts)
     for (size_t i = 0; i < rep->n_checks; i++)
         if (rep->checks[i].required)
             print_check(&rep->checks[i], width);
-    printf("\nLimits (without them only rlimits apply; cgroups: %s):\n",
-           rep->cgroup_version ? rep->cgroup_version : "unknown");
+    printf("\nOptional (where a cgroup check fails, rlimits are the only limits):\n");
     for (size_t i = 0; i < rep->n_checks; i++)
         if (!rep->checks[i].required)
             print_check(&rep->checks[i], width);
 
-    /* The state directory: the server cannot start without it. */
+    /* What the server makes at startup: without it, it cannot start. */
     printf("\nServer:\n");
     nox_client *client = NULL;
     nox_error_clear(err);
     if (nox_client_new(opts, &client, err) == 0) {
-        printf("  \u2713 %-*s %s\n", width, cfg->backend_url ? "backend" : "state-directory",
-               nox_client_location(client));
+        printf("  \u2713 %-*s %s%s\n", width, cfg->backend_url ? "backend" : "local-backend",
+               cfg->backend_url ? "" : "state directory ", nox_client_location(client));
         if (cfg->backend_url) {
             nox_error_clear(err);
             if (nox_health(client, err))
@@ -65,7 +64,7 @@ int nxd_check_run(const nxd_config *cfg, const nox_client_options *opts)
         }
         nox_client_free(client);
     } else {
-        printf("  \u2717 %-*s %s\n", width, cfg->backend_url ? "backend" : "state-directory",
+        printf("  \u2717 %-*s %s\n", width, cfg->backend_url ? "backend" : "local-backend",
                nox_error_message(err));
     }
     nox_error_free(err);

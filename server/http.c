@@ -685,7 +685,6 @@ static enum MHD_Result body_over_limit(nxd_request *rq, size_t n)
     }
     rq->drained += n;
     if (rq->drained > DRAIN_BYTES) {
-        rq->status = NXD_HTTP_CONTENT_TOO_LARGE;
         rq->note = "body too large; connection closed while it was still arriving";
         return MHD_NO;
     }
@@ -723,7 +722,6 @@ static enum MHD_Result body_chunk(nxd_request *rq, const char *data, size_t n)
         /* libmicrohttpd cannot answer before the body is complete; a client
          * dripping its body slower than this is simply disconnected. */
         abort_upload(rq);
-        rq->status = MHD_HTTP_REQUEST_TIMEOUT;
         rq->note = "request body took longer than --request-timeout; connection closed";
         return MHD_NO;
     }

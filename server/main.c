@@ -208,7 +208,8 @@ static int shut_down(nxd_server *srv, int sfd, int signo, nxd_reaper *reaper)
     long busy = nxd_http_in_flight(srv);
     nxd_info("%s received: shutting down; %ld request%s in flight, waiting up to %u s "
              "(signal again to stop now)",
-             strsignal(signo), busy, busy == 1 ? "" : "s", srv->cfg->shutdown_grace);
+             signo == SIGINT ? "SIGINT" : "SIGTERM", busy, busy == 1 ? "" : "s",
+             srv->cfg->shutdown_grace);
     nxd_reaper_stop(reaper);
 
     int64_t deadline = nxd_now_ns() + (int64_t)srv->cfg->shutdown_grace * 1000000000;
