@@ -33,6 +33,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "request.h"
+#include "route.h"
 #include "upload.h"
 
 /* Past its limit, a body is still read and dropped for up to this many
@@ -152,34 +153,6 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     return rq;
 }
 
-/* @p target as it may appear in a log line or an error message, written
- * into @p buf: bytes outside printable ASCII, quotes and backslashes
- * percent-encoded (so a target cannot break a log line or its quoting),
- * cut with "..." to fit @p size. Returns @p buf. */
-static const char *printable_target(const char *target, char *buf, size_t size)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t n = 0;
-    if (!target)
-        target = "-";
-    for (const unsigned char *p = (const unsigned char *)target; *p; p++) {
-        if (n + 8 >= size) {
-            memcpy(buf + n, "...", 3);
-            n += 3;
-            break;
-        }
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\') {
-            buf[n++] = '%';
-            buf[n++] = hex[*p >> 4];
-            buf[n++] = hex[*p & 15];
-        } else {
-            buf[n++] = (char)*p;
-        }
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 static const char *termination_note(enum MHD_RequestTerminationCode toe)
 {
     switch (toe) {
@@ -209,8 +182,8 @@ static void log_access(const nxd_request *rq)
         snprintf(when + n, sizeof when - n, ".%03ldZ", ts.tv_nsec / 1000000);
     }
     char target[TARGET_LOG_MAX + 8], method[40], status[8];
-    printable_target(rq->target, target, sizeof target);
-    printable_target(rq->method, method, sizeof method);
+    nxd_printable(rq->target, target, sizeof target);
+    nxd_printable(rq->method, method, sizeof method);
     if (rq->status)
         snprintf(status, sizeof status, "%d", rq->status);
     else
@@ -341,8 +314,8 @@ static void log_failure(const nxd_request *rq, unsigned status, const char *mess
 {
     char target[TARGET_LOG_MAX + 8];
     nxd_log(status >= 500 ? NXD_LOG_WARN : NXD_LOG_DEBUG, "%s %s: %u: %s",
-            rq->method ? rq->method : "-", printable_target(rq->target, target, sizeof target),
-            status, message);
+            rq->method ? rq->method : "-", nxd_printable(rq->target, target, sizeof target), status,
+            message);
 }
 
 static enum MHD_Result respond_error_with_allow(nxd_request *rq, unsigned status, const char *allow,
@@ -455,209 +428,23 @@ static enum MHD_Result answer_rejected(nxd_request *rq)
 
 /* ---- routing ---- */
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Decodes the @p len bytes at @p s: %XX escapes, and '+' as a space when
- * @p plus (query strings, as HTML forms and Python's urlencode write
- * them). NULL with *ret_why set for a malformed escape or an encoded NUL;
- * NULL with *ret_why NULL when out of memory. */
-static char *percent_decode(const char *s, size_t len, bool plus, const char **ret_why)
-{
-    *ret_why = NULL;
-    char *out = malloc(len + 1);
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (ch == '%') {
-            int hi = i + 1 < len ? hex_value(s[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(s[i + 2]) : -1;
-            if (hi < 0 || lo < 0) {
-                free(out);
-                *ret_why = "malformed percent-encoding";
-                return NULL;
-            }
-            ch = (char)(hi << 4 | lo);
-            if (ch == '\0') {
-                free(out);
-                *ret_why = "an encoded NUL byte (%00)";
-                return NULL;
-            }
-            i += 2;
-        } else if (ch == '+' && plus) {
-            ch = ' ';
-        }
-        out[n++] = ch;
-    }
-    out[n] = '\0';
-    return out;
-}
-
-typedef struct route_spec {
-    nxd_route route;
-    size_t n_segments;
-    const char *segments[6]; /* NULL: the session id */
-    const char *allow;       /* for 405 answers */
-    const char *param;       /* the query parameter the route reads */
-} route_spec;
-
-static const route_spec routes[] = {
-    { NXD_ROUTE_HEALTH, 1, { "healthz" }, "GET, HEAD", NULL },
-    { NXD_ROUTE_LIST, 2, { "v1", "sandboxes" }, "GET, HEAD", NULL },
-    { NXD_ROUTE_SANDBOX, 3, { "v1", "sandboxes", NULL }, "GET, HEAD, PUT, DELETE", NULL },
-    { NXD_ROUTE_TOUCH, 4, { "v1", "sandboxes", NULL, "touch" }, "POST", NULL },
-    { NXD_ROUTE_EXEC, 4, { "v1", "sandboxes", NULL, "exec" }, "POST", NULL },
-    { NXD_ROUTE_UPLOAD, 5, { "v1", "sandboxes", NULL, "files", "upload" }, "POST", "dest" },
-    { NXD_ROUTE_DOWNLOAD, 5, { "v1", "sandboxes", NULL, "files", "download" }, "GET, HEAD", "src" },
-};
-
-static bool method_allowed(const char *allow, const char *method)
-{
-    size_t n = strlen(method);
-    for (const char *p = allow; *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && memcmp(p, method, n) == 0)
-            return true;
-        if (!end)
-            break;
-        p = end + 1;
-        while (*p == ' ')
-            p++;
-    }
-    return false;
-}
-
-/* Splits the raw target into decoded path segments and finds its route.
- * Returns false with the answer (400, 404, 405) recorded by reject(). */
+/* Routes the request (route.c); false with the answer recorded. */
 static bool route_request(nxd_request *rq)
 {
-    const char *target = rq->target;
-    /* An absolute-form target ("http://host/path", RFC 9112 3.2.2). */
-    if (strncmp(target, "http://", 7) == 0 || strncmp(target, "https://", 8) == 0) {
-        const char *p = strstr(target, "://") + 3;
-        p = strchr(p, '/');
-        target = p ? p : "/";
-    }
-    size_t path_len = strcspn(target, "?#");
-    const char *query = target[path_len] == '?' ? target + path_len + 1 : NULL;
-
-    char shown[TARGET_LOG_MAX + 8];
-    printable_target(rq->target, shown, sizeof shown);
-    const char *why;
-    char *segments[7] = { NULL };
-    size_t n_seg = 0;
-    bool ok = target[0] == '/';
-    for (size_t i = ok ? 1 : path_len; ok && i <= path_len;) {
-        size_t len = strcspn(target + i, "/?#");
-        if (i + len > path_len)
-            len = path_len - i;
-        if (n_seg == NXD_ARRAY_SIZE(segments)) {
-            ok = false;
-            break;
+    nxd_routed routed;
+    nxd_refusal refusal;
+    if (!nxd_route_parse(rq->target, rq->method, &routed, &refusal)) {
+        if (refusal.message) {
+            reject(rq, refusal.status, refusal.allow, "%s", refusal.message);
+            free(refusal.message);
+        } else {
+            reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory; try again later");
         }
-        segments[n_seg] = percent_decode(target + i, len, false, &why);
-        if (!segments[n_seg]) {
-            for (size_t k = 0; k < n_seg; k++)
-                free(segments[k]);
-            if (why)
-                reject(rq, MHD_HTTP_BAD_REQUEST, NULL, "path `%s` has %s", shown, why);
-            else
-                reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
-            return false;
-        }
-        n_seg++;
-        i += len + 1;
-    }
-
-    const route_spec *found = NULL;
-    for (size_t r = 0; ok && !found && r < NXD_ARRAY_SIZE(routes); r++) {
-        if (routes[r].n_segments != n_seg)
-            continue;
-        bool match = true;
-        for (size_t k = 0; match && k < n_seg; k++)
-            if (routes[r].segments[k] && strcmp(routes[r].segments[k], segments[k]) != 0)
-                match = false;
-        if (match)
-            found = &routes[r];
-    }
-    if (found && found->n_segments >= 3) {
-        rq->id = segments[2];
-        segments[2] = NULL;
-    }
-    for (size_t k = 0; k < n_seg; k++)
-        free(segments[k]);
-    char method[40];
-    printable_target(rq->method, method, sizeof method);
-    if (!found) {
-        reject(rq, MHD_HTTP_NOT_FOUND, NULL,
-               "no such endpoint: %s %s (the API is described in docs/api-v1.md)", method, shown);
         return false;
     }
-    rq->route = found->route;
-    if (!method_allowed(found->allow, rq->method)) {
-        reject(rq, MHD_HTTP_METHOD_NOT_ALLOWED, found->allow,
-               "method %s is not allowed on %s; allowed: %s", method, shown, found->allow);
-        return false;
-    }
-    /* Session ids are checked before anything else touches them. */
-    if (rq->id) {
-        nox_error *err = nox_error_new();
-        if (!nox_session_id_valid(rq->id, err)) {
-            reject(rq, MHD_HTTP_BAD_REQUEST, NULL, "%s",
-                   err ? nox_error_message(err) : "invalid session id");
-            nox_error_free(err);
-            return false;
-        }
-        nox_error_free(err);
-    }
-    /* The query: the route's one parameter, decoded; others are ignored, as
-     * clients may add their own. A parameter given twice is ambiguous. */
-    for (const char *p = query; found->param && p && *p;) {
-        size_t len = strcspn(p, "&#");
-        const char *eq = memchr(p, '=', len);
-        size_t key_len = eq ? (size_t)(eq - p) : len;
-        char *key = percent_decode(p, key_len, true, &why);
-        if (!key) {
-            if (why)
-                reject(rq, MHD_HTTP_BAD_REQUEST, NULL, "query of `%s` has %s", shown, why);
-            else
-                reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
-            return false;
-        }
-        bool wanted = strcmp(key, found->param) == 0;
-        free(key);
-        if (wanted) {
-            if (rq->param) {
-                reject(rq, MHD_HTTP_BAD_REQUEST, NULL,
-                       "query parameter `%s` is given more than once", found->param);
-                return false;
-            }
-            const char *v = eq ? eq + 1 : p + len;
-            rq->param = percent_decode(v, (size_t)(p + len - v), true, &why);
-            if (!rq->param) {
-                if (why)
-                    reject(rq, MHD_HTTP_BAD_REQUEST, NULL, "query parameter `%s` has %s",
-                           found->param, why);
-                else
-                    reject(rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "out of memory");
-                return false;
-            }
-        }
-        if (p[len] != '&')
-            break;
-        p += len + 1;
-    }
+    rq->route = routed.route;
+    rq->id = routed.id;
+    rq->param = routed.param;
     return true;
 }
 

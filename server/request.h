@@ -12,23 +12,13 @@
 
 #include <noxrunner/noxrunner.h>
 
+#include "route.h"
 #include "server.h"
 #include "util.h"
 
 /* 413 by its RFC 9110 name; libmicrohttpd renamed its constant in 0.9.74
  * (deprecating the old one), and we build with older versions too. */
 #define NXD_HTTP_CONTENT_TOO_LARGE 413
-
-typedef enum nxd_route {
-    NXD_ROUTE_NONE = 0,
-    NXD_ROUTE_HEALTH,   /* /healthz */
-    NXD_ROUTE_LIST,     /* /v1/sandboxes (extension) */
-    NXD_ROUTE_SANDBOX,  /* /v1/sandboxes/{id}: PUT, DELETE, GET (extension) */
-    NXD_ROUTE_TOUCH,    /* /v1/sandboxes/{id}/touch */
-    NXD_ROUTE_EXEC,     /* /v1/sandboxes/{id}/exec */
-    NXD_ROUTE_UPLOAD,   /* /v1/sandboxes/{id}/files/upload?dest= */
-    NXD_ROUTE_DOWNLOAD, /* /v1/sandboxes/{id}/files/download?src= */
-} nxd_route;
 
 typedef struct nxd_conn nxd_conn;
 typedef struct nxd_upload nxd_upload;

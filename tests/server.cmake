@@ -1,3 +1,12 @@
+# The router, the one parser of the request target, tested on its own
+# (server/route.c is pure: no libmicrohttpd, no I/O).
+add_executable(test_server_route unit/test_server_route.c ${PROJECT_SOURCE_DIR}/server/route.c)
+target_include_directories(test_server_route PRIVATE ${PROJECT_SOURCE_DIR}/server)
+target_link_libraries(test_server_route PRIVATE noxrunner PkgConfig::CMOCKA)
+add_test(NAME server_route COMMAND test_server_route)
+set_tests_properties(server_route PROPERTIES ENVIRONMENT "${NOX_TEST_ENV}"
+  LABELS "unit;server" TIMEOUT 300)
+
 # noxrunnerd, tested from outside: the real server on an ephemeral port,
 # driven over raw HTTP by Python scripts that use only the standard library
 # (not our client, so the two cannot share a misunderstanding of the wire
