@@ -31,15 +31,15 @@ static inline void exec_result_freep(nox_exec_result **r)
 {
     nox_exec_result_free(*r);
 }
-static inline void nox_freep(void *p)
+static inline void wire_freep(void *p)
 {
     nox_free(*(void **)p);
 }
-#define _cleanup_error_       _cleanup_(error_freep)
-#define _cleanup_sandbox_     _cleanup_(sandbox_freep)
-#define _cleanup_sandbox_list _cleanup_(sandbox_list_freep)
-#define _cleanup_exec_result_ _cleanup_(exec_result_freep)
-#define _cleanup_nox_free_    _cleanup_(nox_freep)
+#define _cleanup_error_        _cleanup_(error_freep)
+#define _cleanup_sandbox_      _cleanup_(sandbox_freep)
+#define _cleanup_sandbox_list_ _cleanup_(sandbox_list_freep)
+#define _cleanup_exec_result_  _cleanup_(exec_result_freep)
+#define _cleanup_nox_free_     _cleanup_(wire_freep)
 
 static enum MHD_Result respond_ok(nxd_request *rq)
 {
@@ -120,7 +120,7 @@ static enum MHD_Result handle_delete(nxd_request *rq, nox_client *client, nox_er
 /* GET /v1/sandboxes (extension) */
 static enum MHD_Result handle_list(nxd_request *rq, nox_client *client, nox_error *err)
 {
-    _cleanup_sandbox_list nox_sandbox_list *list = NULL;
+    _cleanup_sandbox_list_ nox_sandbox_list *list = NULL;
     int r = nox_list(client, &list, err);
     if (r < 0)
         return nxd_respond_nox_error(rq, r, err);

@@ -157,8 +157,9 @@ static void free_segments(char **seg, size_t n)
         free(seg[k]);
 }
 
-/* Finds the route of the @p path_len bytes of path at @p path; the decoded
- * id goes to *ret_id. NULL with @p refusal filled when there is none. */
+/* Finds the route of the @p path_len bytes of path at @p path, whatever
+ * the method; the decoded id goes to *ret_id. NULL with @p refusal filled
+ * when there is none. */
 static const route_spec *match_path(const char *path, size_t path_len, const char *shown,
                                     const char *method, char **ret_id, nxd_refusal *refusal)
 {
@@ -201,17 +202,11 @@ static const route_spec *match_path(const char *path, size_t path_len, const cha
         seg[ID_SEGMENT] = NULL;
     }
     free_segments(seg, n_seg);
-    char m[40];
-    nxd_printable(method, m, sizeof m);
     if (!found) {
+        char m[40];
+        nxd_printable(method, m, sizeof m);
         refuse(refusal, 404, NULL,
                "no such endpoint: %s %s (the API is described in docs/api-v1.md)", m, shown);
-        return NULL;
-    }
-    if (!method_allowed(found->allow, method)) {
-        free(id);
-        refuse(refusal, 405, found->allow, "method %s is not allowed on %s; allowed: %s", m, shown,
-               found->allow);
         return NULL;
     }
     *ret_id = id;
@@ -279,7 +274,9 @@ bool nxd_route_parse(const char *target, const char *method, nxd_routed *out, nx
     const route_spec *spec = match_path(path, path_len, shown, method, &id, refusal);
     if (!spec)
         return false;
-    /* Session ids are checked before anything else touches them. */
+    /* A path that names a sandbox is a sandbox route: its id is checked
+     * before anything else, the method included (an invalid id is 400 on
+     * every route, whatever the method). */
     if (id) {
         nox_error *err = nox_error_new();
         if (!nox_session_id_valid(id, err)) {
@@ -289,6 +286,12 @@ bool nxd_route_parse(const char *target, const char *method, nxd_routed *out, nx
             return false;
         }
         nox_error_free(err);
+    }
+    if (!method_allowed(spec->allow, method)) {
+        char m[40];
+        free(id);
+        return refuse(refusal, 405, spec->allow, "method %s is not allowed on %s; allowed: %s",
+                      nxd_printable(method, m, sizeof m), shown, spec->allow);
     }
     char *param = NULL;
     if (spec->param && !find_param(query, spec->param, shown, &param, refusal)) {

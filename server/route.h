@@ -40,9 +40,11 @@ typedef struct nxd_refusal {
 /* Routes @p method and the raw (still percent-encoded) request @p target,
  * query included. Returns true with @p out filled (free it with
  * nxd_routed_clear()), or false with @p refusal filled (free its message
- * with free()). In this order: 404 for an unknown path, 405 for a known
- * path and another method, 400 for an invalid session id, a malformed
- * escape or an encoded NUL, a parameter given twice. */
+ * with free()). In this order: 400 for a malformed escape or an encoded
+ * NUL in the path, 404 for an unknown path, 400 for an invalid session id
+ * (before the method: an invalid id is 400 whatever the method), 405 for
+ * a method the route does not take, 400 for a malformed query parameter
+ * or one given twice. */
 bool nxd_route_parse(const char *target, const char *method, nxd_routed *out, nxd_refusal *refusal);
 
 void nxd_routed_clear(nxd_routed *r);

@@ -18,10 +18,6 @@ typedef struct nxd_server {
     /* Template for the clients of connections (and the reaper). Its strings
      * point into cfg, which outlives every client. */
     nox_client_options client_opts;
-    /* Where the local backend keeps its sandboxes, for messages; or the
-     * gateway's backend URL. */
-    char *location;
-
     struct MHD_Daemon *daemon;
     int listen_fd;
 

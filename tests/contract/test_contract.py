@@ -139,6 +139,9 @@ def test_invalid_ids_400_on_every_route(srv):
         for method, fmt in SANDBOX_ROUTES:
             r = srv.request(method, fmt % raw_id, body=body_for(method, fmt))
             expect_error(r, 400, "session id")
+        # Before anything else, the method included.
+        expect_error(srv.request("PATCH", "/v1/sandboxes/" + raw_id), 400, "session id")
+        expect_error(srv.request("GET", "/v1/sandboxes/%s/exec" % raw_id), 400, "session id")
 
 
 def test_encoded_nul_and_bad_escapes_400(srv):

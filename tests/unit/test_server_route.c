@@ -142,8 +142,10 @@ static void test_methods(void **s)
     expect_refusal("/v1/sandboxes/abc/files/download", "POST", 405, NULL);
     /* The method is quoted harmlessly. */
     expect_refusal("/healthz", "BR\"EW\n", 405, "BR%22EW%0A");
-    /* 405 comes before the id check: the route is known, the method not. */
-    expect_refusal("/v1/sandboxes/..%2Fx/exec", "GET", 405, NULL);
+    /* The id is checked before the method: an invalid id is 400 on every
+     * sandbox route, whatever the method. */
+    expect_refusal("/v1/sandboxes/..%2Fx/exec", "GET", 400, "session id");
+    expect_refusal("/v1/sandboxes/.x", "PATCH", 400, "session id");
 }
 
 static void test_invalid_ids(void **s)
