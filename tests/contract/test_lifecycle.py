@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from noxtest import (ISO_UTC, KnownBug, Server, Skip, expect_error,  # noqa: E402
-                     holder_processes, run, slow_factor, wait_until)
+                     holder_processes, make_tgz, run, slow_factor, wait_until)
 
 STAMPED = ["sh", "-c", "date +%s%N; sleep 1; date +%s%N"]
 
@@ -362,6 +362,22 @@ def test_gateway_mode(srv):
         assert srv.get("/v1/sandboxes/via-gw").status == 200  # it is the backend's sandbox
         expect_error(gw.get("/v1/sandboxes/not-there"), 404)
         expect_error(gw.request("POST", "/v1/sandboxes/via-gw/exec", body={"cmd": []}), 400)
+        # Bodies stream through both servers, both ways.
+        data = make_tgz({"gw.txt": b"through two servers\n"})
+        r = gw.request("POST", "/v1/sandboxes/via-gw/files/upload?dest=/workspace/in",
+                       body=data, headers={"Content-Type": "application/x-tar"})
+        if not (r.status == 501 and b"placeholder" in r.body):
+            assert r.status == 200, r
+            assert srv.exec("via-gw", ["cat", "/workspace/in/gw.txt"])["stdout"] == \
+                "through two servers\n"
+            r = gw.get("/v1/sandboxes/via-gw/files/download?src=/workspace/in")
+            assert r.status == 200 and r.header("Content-Type") == "application/x-tar", r
+            with tarfile.open(fileobj=io.BytesIO(r.body), mode="r:gz") as tar:
+                names = [m.name.lstrip("./") for m in tar.getmembers()]
+            assert "gw.txt" in names, names
+            expect_error(gw.request("POST", "/v1/sandboxes/via-gw/files/upload",
+                                    body=b"not gzip"), 400)
+            expect_error(gw.get("/v1/sandboxes/via-gw/files/download?src=/workspace/nope"), 404)
         assert gw.delete("via-gw").status == 204
         assert srv.get("/v1/sandboxes/via-gw").status == 404
     finally:
@@ -451,6 +467,30 @@ def test_large_upload_and_download_stream(srv):
         assert grew < size // 2, "the server's peak memory grew by %d MiB for a %d MiB " \
             "transfer" % (grew >> 20, size >> 20)
     srv.delete("big")
+
+
+def test_gateway_unreachable_backend(srv):
+    """A gateway whose backend does not answer: 503 from /healthz, 502 for
+    the rest, and it stays up."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))  # a port nobody listens on (bound, never listening)
+        dead = s.getsockname()[1]
+        gw = Server(srv.binary, ["--backend", "http://127.0.0.1:%d" % dead], local=False)
+        try:
+            try:
+                gw.start()
+            except AssertionError as e:
+                if "placeholder" in str(e):
+                    raise Skip("the http backend (src/http/) is a placeholder")
+                raise
+            r = gw.get("/healthz")
+            expect_error(r, 503, "not healthy")
+            expect_error(gw.request("PUT", "/v1/sandboxes/x", body={"ttlSeconds": 60}), 502)
+            expect_error(gw.request("POST", "/v1/sandboxes/x/exec", body={"cmd": ["true"]}), 502)
+            expect_error(gw.request("POST", "/v1/sandboxes/..%2Fx/exec"), 400)
+        finally:
+            problems = gw.cleanup()
+    assert not problems, problems
 
 
 def can_connect(port):
