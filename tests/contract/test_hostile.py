@@ -12,12 +12,14 @@ Usage: python3 tests/contract/test_hostile.py --server build/server/noxrunnerd
 """
 
 import os
+import re
 import socket
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from noxtest import expect_error, read_all, run, slow_factor, status_of  # noqa: E402
+from noxtest import (Skip, expect_error, read_all, run, slow_factor, status_of,  # noqa: E402
+                     wait_until)
 
 IDLE_TIMEOUT = 2      # --idle-timeout below
 REQUEST_TIMEOUT = 6   # --request-timeout below
@@ -338,6 +340,61 @@ def test_client_vanishing_mid_request(srv):
     time.sleep(2.5)
     assert srv.healthy()
     assert srv.get("/v1/sandboxes/h-gone").status == 404
+
+
+# ---------------------------------------------------------------- downloads
+
+
+def big_download_request(srv, sid):
+    srv.create(sid)
+    srv.exec(sid, ["sh", "-c", "head -c 30000000 /dev/urandom > /workspace/noise"])
+    return ("GET /v1/sandboxes/%s/files/download HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode()
+
+
+def test_download_to_a_reader_that_stalls(srv):
+    """A client that stops reading a download is cut off after the idle
+    timeout; the half-sent archive is released; others are served."""
+    req = big_download_request(srv, "h-stall")
+    s = connect(srv)
+    s.sendall(req)
+    head = s.recv(4096)
+    if status_of(head) == 501:
+        s.close()
+        srv.delete("h-stall")
+        raise Skip("the archive module is a placeholder")
+    assert status_of(head) == 200, head[:200]
+    assert srv.healthy()
+    # Read nothing more: once the socket buffers are full, the server's
+    # writes make no progress and the idle timeout ends the download.
+    line = re.compile(r'"GET /v1/sandboxes/h-stall/files/download" 200 .*\(idle timeout\)')
+    cut = wait_until(lambda: line.search(srv.log_text()), IDLE_TIMEOUT + 20 * slow_factor(), 0.2)
+    s.close()
+    assert cut, "a stalled download was not cut off:\n" + srv.log_tail(5)
+    assert srv.healthy()
+    srv.delete("h-stall")
+
+
+def test_download_client_vanishes(srv):
+    req = big_download_request(srv, "h-vanish")
+    for linger in (False, True):
+        s = connect(srv)
+        s.sendall(req)
+        head = s.recv(4096)
+        if status_of(head) == 501:
+            s.close()
+            srv.delete("h-vanish")
+            raise Skip("the archive module is a placeholder")
+        assert status_of(head) == 200, head[:200]
+        s.recv(100000)
+        if linger:  # RST instead of FIN
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+    time.sleep(1)
+    assert srv.healthy()
+    # The sandbox is unharmed and can be downloaded whole.
+    r = srv.get("/v1/sandboxes/h-vanish/files/download?src=/workspace/noise")
+    assert r.status == 200 and len(r.body) > 30000000, (r.status, len(r.body))
+    srv.delete("h-vanish")
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_") and callable(v)]
