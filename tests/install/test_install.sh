@@ -310,6 +310,15 @@ if [ -n "$unit" ]; then
 fi
 echo "ok: $(lines "$manifest") files, all under DESTDIR"
 
+step "uninstall (DESTDIR=$D)"
+DESTDIR=$D "$CMAKE" -P "$B/noxrunner-uninstall.cmake" >"$T/uninstall.log" 2>&1 ||
+    { cat "$T/uninstall.log"; fail "uninstall failed"; }
+left=$(find "$D" ! -type d)
+[ -z "$left" ] || fail "uninstall left: $left"
+left=$(find "$D" -type d -name noxrunner)
+[ -z "$left" ] || fail "uninstall left directories: $left"
+echo "ok: nothing left"
+
 # ---------------------------------------------------------------------------
 if [ -n "$unit" ]; then
     step "systemd-analyze verify noxrunnerd.service"
