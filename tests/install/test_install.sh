@@ -10,7 +10,8 @@
 #   4. a CMake project with find_package(noxrunner): noxrunner::noxrunner,
 #      and noxrunner::noxrunner_static through the "static" component; the
 #      shared target also where pkg-config cannot be found;
-#   5. DESTDIR: a staged install lands entirely under DESTDIR;
+#   5. DESTDIR: a staged install lands entirely under DESTDIR, and the
+#      uninstall target removes all of it again;
 #   6. the systemd unit passes `systemd-analyze verify` (when installed).
 # Run by ctest (tests/install.cmake), which passes the build's settings in
 # the environment; exits 77 ("skipped, because ...") when a tool is missing.
@@ -86,7 +87,11 @@ bad=$(outside "$P" "$manifest")
 
 L=$P/$NOX_LIBDIR
 expect_file() { [ -f "$1" ] || fail "not installed: ${1#"$P"/}"; }
-expect_exec() { [ -f "$1" ] && [ -x "$1" ] || fail "not installed as a program: ${1#"$P"/}"; }
+expect_exec() {
+    if [ ! -f "$1" ] || [ ! -x "$1" ]; then
+        fail "not installed as a program: ${1#"$P"/}"
+    fi
+}
 expect_link() {
     [ -L "$1" ] || fail "not a symbolic link: ${1#"$P"/}"
     [ "$(readlink "$1")" = "$2" ] || fail "${1#"$P"/} points to $(readlink "$1"), not $2"
@@ -97,7 +102,8 @@ expect_link "$L/libnoxrunner.so" "libnoxrunner.so.$MAJOR"
 soname=$(readelf -d "$L/libnoxrunner.so.$NOX_VERSION" | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 [ "$soname" = "libnoxrunner.so.$MAJOR" ] || fail "soname is '$soname', not libnoxrunner.so.$MAJOR"
 expect_file "$L/libnoxrunner.a"
-headers=$(cd "$P/$NOX_INCLUDEDIR/noxrunner" && ls | tr '\n' ' ')
+headers=
+for h in "$P/$NOX_INCLUDEDIR/noxrunner"/*; do headers="$headers${h##*/} "; done
 [ "$headers" = "noxrunner.h version.h wire.h " ] ||
     fail "installed headers are '$headers', not exactly noxrunner.h version.h wire.h"
 expect_file "$L/pkgconfig/noxrunner.pc"
@@ -200,11 +206,12 @@ if ! "$CC" -o "$T/consumer-static" "$S/tests/install/consumer.c" $cflags $archiv
         [ "$f" = "lib$n.so" ] && f=$("$CC" -print-file-name="lib$n.a")
         [ "$f" = "lib$n.a" ] && missing="$missing $flag"
     done
-    case " $missing " in
-    " " | *" -lnoxrunner "* | *" -lpthread "*)
+    ours=
+    case " $missing " in *" -lnoxrunner "* | *" -lpthread "*) ours=yes ;; esac
+    if [ -z "$missing" ] || [ -n "$ours" ]; then
         cat "$T/static.err" >&2
-        fail "cannot link the archive with pkg-config --static's flags" ;;
-    esac
+        fail "cannot link the archive with pkg-config --static's flags"
+    fi
     echo "note: this host lacks libraries that the dependencies' .pc files name for static" \
         "linking:$missing; linking the archive with their shared libraries instead"
     reqs=$("$PKG_CONFIG" --print-requires-private noxrunner | sed 's/ .*//' | tr '\n' ' ')
