@@ -84,6 +84,7 @@ NOX_PUBLIC unsigned nox_version_number(void);
  * a released code never changes its number or meaning.
  */
 typedef enum nox_code {
+    /** Success. */
     NOX_OK = 0,
     /** An argument is invalid: a bad session id, option, path or quantity.
      *  Also what an HTTP 400 answer becomes. */

@@ -577,7 +577,13 @@ static int local_remove(nox_backend *b, const char *id, nox_error *err)
     int r = nox__sandbox_lock(l, id, &sbfd, err);
     if (r < 0)
         return r;
-    return nox__sandbox_destroy(l, id, sbfd, err);
+    /* Expired is gone, for delete as for every other operation; it is
+     * removed now all the same. */
+    bool expired = is_expired(sbfd);
+    r = nox__sandbox_destroy(l, id, sbfd, err);
+    if (r == 0 && expired)
+        return nox__error_set(err, NOX_E_NOT_FOUND, "sandbox `%s` does not exist (it expired)", id);
+    return r;
 }
 
 static int local_info(nox_backend *b, const char *id, nox_sandbox **ret_sb, nox_error *err)

@@ -35,10 +35,11 @@ int nox__find_init(const char *opt, char **ret_path, nox_error *err)
     const char *env = getenv("NOXRUNNER_INIT");
     if (!n && env && *env)
         candidates[n++] = env;
-    if (!n) {
+    /* No fallback into a build tree: an installed daemon running root
+     * must never pick up a helper from wherever it was compiled. Tests and
+     * `make run` point NOXRUNNER_INIT at the built one. */
+    if (!n)
         candidates[n++] = NOX_INIT_INSTALL_PATH;
-        candidates[n++] = NOX_INIT_BUILD_PATH;
-    }
     for (size_t i = 0; i < n; i++) {
         if (access(candidates[i], X_OK) == 0) {
             *ret_path = strdup(candidates[i]);
@@ -46,9 +47,10 @@ int nox__find_init(const char *opt, char **ret_path, nox_error *err)
         }
     }
     return nox__error_set(err, NOX_E_ISOLATION,
-                          "the sandbox helper nox-init was not found (looked for `%s`%s%s); "
-                          "install NoxRunner or set NOXRUNNER_INIT to its path",
-                          candidates[0], n > 1 ? " and `" : "", n > 1 ? candidates[1] : "");
+                          "the sandbox helper nox-init was not found at `%s`; install NoxRunner "
+                          "(make install) or set NOXRUNNER_INIT to the built one "
+                          "(build/nox-init)",
+                          candidates[0]);
 }
 
 /* Unix socket paths are limited to 108 bytes; going through the sandbox

@@ -324,6 +324,14 @@ static void test_invalid_ids(void **s)
     nox_error_free(err);
 }
 
+/* "sleep BASE.PID": a sleep whose command line is unique to this test run,
+ * so host-wide checks cannot see another run's processes. GNU sleep takes
+ * fractions. */
+static char *uniq_sleep(int base)
+{
+    return nox_test_strf("sleep %d.%d", base, (int)getpid());
+}
+
 static bool host_has_process(const char *marker)
 {
     DIR *d = opendir("/proc");
@@ -396,12 +404,16 @@ static void test_expiry_and_touch(void **s)
      * watches the expiry), and the next client to open the state
      * directory removes it. */
     nox_assert_ok(nox_create(client, "ttl-swept", &co, NULL, err), err);
-    res = nox_test_sh(client, "ttl-swept", "sleep 7777 >/dev/null 2>&1 &");
+    char *sw = uniq_sleep(7777);
+    char *script = nox_test_strf("%s >/dev/null 2>&1 &", sw);
+    res = nox_test_sh(client, "ttl-swept", script);
     nox_exec_result_free(res);
+    free(script);
     set_expiry("ttl-swept", time(NULL) - 1);
-    for (int i = 0; i < 300 && host_has_process("sleep 7777"); i++)
+    for (int i = 0; i < 300 && host_has_process(sw); i++)
         usleep(100000);
-    assert_false(host_has_process("sleep 7777"));
+    assert_false(host_has_process(sw));
+    free(sw);
     nox_client *other = nox_test_local_client_at(state);
     dir = nox_test_strf("%s/sandboxes/ttl-swept", state);
     assert_false(nox_test_exists(dir));
@@ -491,16 +503,20 @@ static void test_delete_kills_everything(void **s)
     (void)s;
     NEED_CLIENT();
     create("doomed");
-    nox_exec_result *res =
-        nox_test_sh(client, "doomed", "sleep 4242 & setsid sh -c 'sleep 4243 &' ; true");
+    char *a = uniq_sleep(4242), *b = uniq_sleep(4243);
+    char *script = nox_test_strf("%s & setsid sh -c '%s &' ; true", a, b);
+    nox_exec_result *res = nox_test_sh(client, "doomed", script);
     nox_exec_result_free(res);
+    free(script);
     sleep(1);
-    assert_true(host_has_process("sleep 4242"));
-    assert_true(host_has_process("sleep 4243"));
+    assert_true(host_has_process(a));
+    assert_true(host_has_process(b));
     nox_error *err = nox_error_new();
     nox_assert_ok(nox_delete(client, "doomed", err), err);
-    assert_false(host_has_process("sleep 4242"));
-    assert_false(host_has_process("sleep 4243"));
+    assert_false(host_has_process(a));
+    assert_false(host_has_process(b));
+    free(a);
+    free(b);
     char *dir = nox_test_strf("%s/sandboxes/doomed", state);
     assert_false(nox_test_exists(dir));
     free(dir);
@@ -614,16 +630,20 @@ static void test_cancel(void **s)
     struct canceller k = { client, 500000 };
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, cancel_later, &k), 0);
-    const char *argv[] = { "sh", "-c", "sleep 6161 & sleep 6162", NULL };
+    char *a = uniq_sleep(6161), *b = uniq_sleep(6162);
+    char *script = nox_test_strf("%s & %s", a, b);
+    const char *argv[] = { "sh", "-c", script, NULL };
     nox_error *err = nox_error_new();
     nox_exec_result *res = NULL;
     assert_int_equal(nox_exec(client, "cancel", argv, NULL, &res, err), NOX_E_CANCELLED);
     pthread_join(t, NULL);
-    for (int i = 0; i < 100 && (host_has_process("sleep 6161") || host_has_process("sleep 6162"));
-         i++)
+    for (int i = 0; i < 100 && (host_has_process(a) || host_has_process(b)); i++)
         usleep(50000);
-    assert_false(host_has_process("sleep 6161"));
-    assert_false(host_has_process("sleep 6162"));
+    assert_false(host_has_process(a));
+    assert_false(host_has_process(b));
+    free(a);
+    free(b);
+    free(script);
     /* A cancel that came while nothing ran does not hit the next call. */
     nox_client_cancel(client);
     res = nox_test_sh(client, "cancel", "echo after");
