@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "upload.h"
+#include "watch.h"
 
 static const char ok_body[] = "{\"ok\":true}";
 
@@ -154,7 +155,18 @@ static enum MHD_Result handle_exec(nxd_request *rq, nox_client *client, nox_erro
                                  "timeoutSeconds %ld exceeds the maximum of %" PRIu64,
                                  req->opts.timeout_seconds, rq->srv->cfg->max_exec_timeout);
     _cleanup_exec_result_ nox_exec_result *res = NULL;
+    /* While the command runs, a hang-up of the client cancels it (and the
+     * backend kills its process tree). */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(rq->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+    int token = nxd_watch_add(rq->srv->watch, ci ? ci->connect_fd : -1, client);
     r = nox_exec(client, rq->id, (const char *const *)req->argv, &req->opts, &res, err);
+    nxd_watch_remove(rq->srv->watch, token);
+    if (r == NOX_E_CANCELLED)
+        return nxd_respond_error(rq, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                 atomic_load(&rq->srv->shutting_down)
+                                     ? "the server is shutting down; the command was stopped"
+                                     : "the request was cancelled; the command was stopped");
     if (r < 0)
         return nxd_respond_nox_error(rq, r, err);
     char *json = NULL;

@@ -25,6 +25,7 @@
 #include "net.h"
 #include "options.h"
 #include "reaper.h"
+#include "watch.h"
 #include "server.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
@@ -222,10 +223,16 @@ static int shut_down(nxd_server *srv, int sfd, int signo, nxd_reaper *reaper)
             break;
         }
     }
+    /* What still runs is cancelled: an exec returns at once and the
+     * backend kills its command's process tree. */
+    int cancelled = nxd_watch_cancel_all(srv->watch);
+    if (cancelled)
+        nxd_info("cancelled %d running exec%s", cancelled, cancelled == 1 ? "" : "s");
     /* A thread may be between two library calls for a moment (reading the
-     * next chunk of a body): give it a few tries before concluding that
-     * one is stuck in a call that will not return soon. */
-    for (int attempt = 0; attempt < 20; attempt++) {
+     * next chunk of a body, answering a cancelled exec): give it a few
+     * tries before concluding that one is stuck in a call that will not
+     * return soon. */
+    for (int attempt = 0; attempt < 200; attempt++) {
         if (nxd_http_stop(srv)) {
             nxd_info("stopped");
             return 0;
@@ -305,6 +312,11 @@ int main(int argc, char **argv)
                  "connect can run code in sandboxes, and there is no authentication. Put a "
                  "firewall or an authenticating proxy in front.",
                  lis.url);
+    int we = nxd_watch_start(&srv.watch);
+    if (we < 0) {
+        nxd_error("cannot start the connection watcher: %s", strerror(-we));
+        goto out;
+    }
     if (nxd_http_start(&srv) < 0)
         goto out;
 
@@ -339,6 +351,7 @@ out_stop:
     reaper = NULL;
     nxd_http_stop(&srv);
 out:
+    nxd_watch_stop(srv.watch);
     nox_client_free(client);
     nox_error_free(err);
     if (lis.fd >= 0)

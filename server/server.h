@@ -12,6 +12,7 @@
 #include "options.h"
 
 struct MHD_Daemon;
+struct nxd_watch;
 
 typedef struct nxd_server {
     const nxd_config *cfg;
@@ -31,6 +32,8 @@ typedef struct nxd_server {
     atomic_bool stopping;
     /* Threads inside a handler or a download read right now. */
     atomic_long busy;
+    /* Cancels execs whose client hung up, and at shutdown all of them. */
+    struct nxd_watch *watch;
 } nxd_server;
 
 #endif

@@ -19,6 +19,7 @@ Usage: python3 tests/contract/test_lifecycle.py --server build/server/noxrunnerd
 import hashlib
 import http.client
 import io
+import json
 import os
 import shutil
 import signal
@@ -218,25 +219,41 @@ def test_signal_with_idle_keepalive_connection(srv):
     srv.start()
 
 
-def test_signal_past_grace_leaves_sandbox_intact(srv):
-    """A request still running when the grace period ends does not hold the
-    server up; its sandbox survives."""
+def host_has(marker):
+    """True when a process on this host has @marker in its command line."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                if marker.encode() in f.read().replace(b"\0", b" "):
+                    return True
+        except OSError:
+            pass
+    return False
+
+
+def test_signal_past_grace_cancels_and_leaves_sandbox_intact(srv):
+    """A request still running when the grace period ends is cancelled (its
+    command's tree killed) instead of holding the server up; its sandbox
+    survives."""
     srv.stop()
     srv.start(extra=["--shutdown-grace", "1"])
     sid = "overrun"
     srv.create(sid)
     srv.exec(sid, ["sh", "-c", "echo still-here > /workspace/f"])
+    marker = "sleep 20.%d" % os.getpid()
     outcome = {}
 
     def long_exec():
         try:
-            outcome["doc"] = srv.exec(sid, ["sleep", "20"])
-        except Exception as e:  # noqa: BLE001 - the connection is expected to break
+            outcome["response"] = srv.exec(sid, ["sh", "-c", marker], expect=503)
+        except Exception as e:  # noqa: BLE001 - a broken connection is acceptable too
             outcome["error"] = e
 
     t = threading.Thread(target=long_exec)
     t.start()
-    time.sleep(0.7)
+    assert wait_until(lambda: host_has(marker), 10 * slow_factor()), "the exec never started"
     t0 = time.time()
     srv.signal(signal.SIGTERM)
     rc = srv.wait(30 * slow_factor())
@@ -244,10 +261,31 @@ def test_signal_past_grace_leaves_sandbox_intact(srv):
     t.join()
     assert rc == 0, rc
     assert elapsed < 10 * slow_factor(), "shutdown took %.1f s with a 1 s grace" % elapsed
-    assert "error" in outcome, "the exec cannot have completed: %r" % outcome
-    assert "still running after the grace period" in srv.log_text()
+    assert "response" in outcome or "error" in outcome, outcome
+    if "response" in outcome:
+        expect_error(outcome["response"], 503, "shutting down")
+    assert "cancelled 1 running exec" in srv.log_text()
+    assert wait_until(lambda: not host_has(marker), 10 * slow_factor()), "the command lives on"
     srv.start(extra=[])  # the normal configuration again
     assert srv.exec(sid, ["cat", "/workspace/f"])["stdout"] == "still-here\n"
+    srv.delete(sid)
+
+
+def test_client_hangup_cancels_exec(srv):
+    """A client that goes away mid-exec takes its command with it: the
+    process tree is killed at once, not at its timeout."""
+    sid = "hangup"
+    srv.create(sid)
+    marker = "sleep 30.%d" % os.getpid()
+    body = json.dumps({"cmd": ["sh", "-c", marker + " & " + marker], "timeoutSeconds": 60})
+    req = ("POST /v1/sandboxes/%s/exec HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           "Content-Length: %d\r\n\r\n%s" % (sid, len(body), body)).encode()
+    s = socket.create_connection((srv.host, srv.port))
+    s.sendall(req)
+    assert wait_until(lambda: host_has(marker), 10 * slow_factor()), "the exec never started"
+    s.close()
+    assert wait_until(lambda: not host_has(marker), 10 * slow_factor()), "the command lives on"
+    assert srv.get("/healthz").status == 200
     srv.delete(sid)
 
 
