@@ -148,8 +148,8 @@ static int build_report(nox_local *l, nox_meta *m, const nox_cgroup_set *cg, nox
                                       "unisolated: commands share the host's /tmp");
     bad |= nox__sandbox_add_limit(r, "output", NULL, l->base.opts->max_output_bytes, true,
                                   "capture", NULL);
-    bad |= nox__sandbox_add_limit(r, "timeout", NULL, lim->max_exec_timeout_seconds, true,
-                                  "supervisor", NULL);
+    bad |= nox__sandbox_add_limit(r, "timeout", NULL, lim->max_exec_timeout_seconds, true, "holder",
+                                  NULL);
     if (bad) {
         nox_sandbox_free(r);
         return nox__error_oom(err);

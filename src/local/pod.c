@@ -82,16 +82,6 @@ int nox__pod_connect(int sbfd)
     return s;
 }
 
-/* Is the holder there at all (after an exec lost its supervisor)? */
-static int holder_alive(int sbfd)
-{
-    int s = nox__pod_connect(sbfd);
-    if (s < 0)
-        return s;
-    close(s);
-    return 0;
-}
-
 int nox__pod_ping(int sbfd, struct nox_holder_status *ret_st)
 {
     _cleanup_close_ int s = nox__pod_connect(sbfd);
@@ -499,7 +489,7 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
     close(errp[1]);
     nox_exec_result *res = NULL;
     struct nox_exec_status st = { 0 };
-    bool have_result = false, lost_supervisor = false;
+    bool have_result = false;
     if (r < 0) {
         r = nox__error_errno(err, NOX_E_EXEC, -r, "send the command to sandbox `%s`", id);
         goto out;
@@ -519,7 +509,7 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
             goto out;
         }
         if (nox__cancelled(&l->base)) {
-            /* Closing the connection (below) makes the supervisor kill the
+            /* Closing the connection (below) makes the holder kill the
              * command's whole tree. */
             r = nox__error_set(err, NOX_E_CANCELLED, "exec in sandbox `%s` cancelled", id);
             goto out;
@@ -539,24 +529,18 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
             uint16_t op = 0;
             int rr = nox__proto_recv(conn, &op, &msg, 4096, NULL, NULL, 0, 5000);
             if (rr < 0) {
+                /* The holder, which runs the exec, is gone: the sandbox was
+                 * deleted or expired, or its holder was killed from the
+                 * host (the next exec starts a new one). */
                 struct stat sst;
-                if (fstatat(sbfd, "expires", &sst, AT_SYMLINK_NOFOLLOW) < 0 ||
-                    holder_alive(sbfd) < 0) {
-                    r = nox__error_set(err, NOX_E_NOT_FOUND,
-                                       "sandbox `%s` went away while running the command "
-                                       "(deleted or expired)",
-                                       id);
-                    goto out;
-                }
-                /* The sandbox lives on but the exec's supervisor is gone:
-                 * a command killed it (kill -9 -1 reaches every process of
-                 * the sandbox's user). Report what Kubernetes would: the
-                 * exec was killed. */
-                st.kind = NOX_EXIT_SIGNAL;
-                st.sig = SIGKILL;
-                have_result = true;
-                lost_supervisor = true;
-                break;
+                bool gone = fstatat(sbfd, "expires", &sst, AT_SYMLINK_NOFOLLOW) < 0;
+                r = nox__error_set(err, gone ? NOX_E_NOT_FOUND : NOX_E_EXEC,
+                                   gone ? "sandbox `%s` went away while running the command "
+                                          "(deleted or expired)"
+                                        : "the holder of sandbox `%s` stopped while running the "
+                                          "command",
+                                   id);
+                goto out;
             }
             if (op == NOX_OP_RESULT && msg.len == sizeof st) {
                 memcpy(&st, msg.data, sizeof st);
@@ -602,9 +586,6 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
     case NOX_EXIT_SIGNAL:
         res->exit_code = 128 + st.sig;
         res->term_signal = st.sig;
-        if (lost_supervisor)
-            append_note(&cs[1].buf, "noxrunner: the command was killed inside the sandbox "
-                                    "before it reported its end\n");
         break;
     case NOX_EXIT_TIMEOUT:
         res->exit_code = 124;
