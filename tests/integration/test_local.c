@@ -332,6 +332,21 @@ static char *uniq_sleep(int base)
     return nox_test_strf("sleep %d.%d", base, (int)getpid());
 }
 
+static bool host_has_process(const char *marker);
+
+/* Waits (up to 30 s) until a process with @p marker is there (@p present)
+ * or gone. A process in the middle of execve has an empty cmdline for a
+ * moment, so one negative look proves nothing. */
+static bool wait_process(const char *marker, bool present)
+{
+    for (int i = 0; i < 300; i++) {
+        if (host_has_process(marker) == present)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
 static bool host_has_process(const char *marker)
 {
     DIR *d = opendir("/proc");
@@ -409,10 +424,9 @@ static void test_expiry_and_touch(void **s)
     res = nox_test_sh(client, "ttl-swept", script);
     nox_exec_result_free(res);
     free(script);
+    assert_true(wait_process(sw, true));
     set_expiry("ttl-swept", time(NULL) - 1);
-    for (int i = 0; i < 300 && host_has_process(sw); i++)
-        usleep(100000);
-    assert_false(host_has_process(sw));
+    assert_true(wait_process(sw, false));
     free(sw);
     nox_client *other = nox_test_local_client_at(state);
     dir = nox_test_strf("%s/sandboxes/ttl-swept", state);
@@ -508,9 +522,8 @@ static void test_delete_kills_everything(void **s)
     nox_exec_result *res = nox_test_sh(client, "doomed", script);
     nox_exec_result_free(res);
     free(script);
-    sleep(1);
-    assert_true(host_has_process(a));
-    assert_true(host_has_process(b));
+    assert_true(wait_process(a, true));
+    assert_true(wait_process(b, true));
     nox_error *err = nox_error_new();
     nox_assert_ok(nox_delete(client, "doomed", err), err);
     assert_false(host_has_process(a));
@@ -637,10 +650,8 @@ static void test_cancel(void **s)
     nox_exec_result *res = NULL;
     assert_int_equal(nox_exec(client, "cancel", argv, NULL, &res, err), NOX_E_CANCELLED);
     pthread_join(t, NULL);
-    for (int i = 0; i < 100 && (host_has_process(a) || host_has_process(b)); i++)
-        usleep(50000);
-    assert_false(host_has_process(a));
-    assert_false(host_has_process(b));
+    assert_true(wait_process(a, false));
+    assert_true(wait_process(b, false));
     free(a);
     free(b);
     free(script);
