@@ -265,31 +265,43 @@ static int create_new(nox_local *l, const char *id, const nox_create_options *o,
         r = nox__error_errno(err, NOX_E_IO, errno, "write the expiry of sandbox `%s`", id);
         goto fail;
     }
-    if ((r = nox__meta_save(sbfd, &m, err)) < 0)
+    /* An isolated holder opens its workspace once, at start, so it can
+     * start while the sandbox is still under tmp/: the sandbox then appears
+     * complete and running, with its metadata written once. An unisolated
+     * holder maps /workspace to the final path at every exec, so it starts
+     * after the rename. */
+    if (m.isolated && (r = nox__pod_start(l, id, tmp, sbfd, &m, err)) < 0)
         goto fail;
+    if ((r = nox__meta_save(sbfd, &m, err)) < 0)
+        goto fail_stop;
     char final[NOX_SESSION_ID_MAX + 16];
     snprintf(final, sizeof final, "sandboxes/%s", id);
     if (renameat2(l->state_fd, tmp, l->state_fd, final, RENAME_NOREPLACE) < 0) {
         if (errno == EEXIST || errno == ENOTEMPTY) {
             r = 1;
-            goto fail;
+            goto fail_stop;
         }
         r = nox__error_errno(err, NOX_E_IO, errno, "move sandbox `%s` into place", id);
-        goto fail;
+        goto fail_stop;
     }
-    /* From here the sandbox exists; if its holder cannot start, it is
-     * removed again so a failed create leaves nothing behind. */
-    r = nox__pod_start(l, id, sbfd, &m, err);
-    if (r == 0)
-        r = nox__meta_save(sbfd, &m, err);
-    if (r < 0) {
-        nox__sandbox_destroy(l, id, sbfd, NULL);
-        nox__meta_clear(&m);
-        return r;
+    if (!m.isolated) {
+        /* From here the sandbox exists; if its holder cannot start, it is
+         * removed again so a failed create leaves nothing behind. */
+        r = nox__pod_start(l, id, final, sbfd, &m, err);
+        if (r == 0)
+            r = nox__meta_save(sbfd, &m, err);
+        if (r < 0) {
+            nox__sandbox_destroy(l, id, sbfd, NULL);
+            nox__meta_clear(&m);
+            return r;
+        }
     }
     r = describe(l, sbfd, &m, false, ret_sb, err);
     nox__meta_clear(&m);
     return r;
+fail_stop:
+    if (m.holder_pid)
+        nox__pod_stop(sbfd, &m);
 fail:
     for (size_t i = 0; i < m.n_cgroup_dirs; i++)
         nox__cgroup_remove(m.cgroup_dirs[i]);
@@ -352,7 +364,7 @@ static int local_create(nox_backend *b, const char *id, const nox_create_options
             if (s >= 0) {
                 close(s);
             } else {
-                r = nox__pod_start(l, id, sbfd, &m, err);
+                r = nox__pod_start(l, id, NULL, sbfd, &m, err);
                 if (r == 0)
                     r = nox__meta_save(sbfd, &m, err);
             }

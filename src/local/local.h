@@ -142,8 +142,11 @@ int64_t nox__uid_slot_take(nox_local *l, const char *id, nox_error *err) NOX_HID
 void nox__uid_slot_release(nox_local *l, int64_t slot) NOX_HIDDEN;
 
 /* ---- the holder, library side ---- */
-/* Starts the holder of a locked sandbox whose holder is not running. */
-int nox__pod_start(nox_local *l, const char *id, int sbfd, nox_meta *m, nox_error *err) NOX_HIDDEN;
+/* Starts the holder of a locked sandbox whose holder is not running. @p dir
+ * is where the sandbox is, relative to the state directory (NULL for
+ * "sandboxes/ID"); an isolated holder opens the workspace there once. */
+int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_meta *m,
+                   nox_error *err) NOX_HIDDEN;
 /* Connects to the holder's control socket; -ENOENT/-ECONNREFUSED when it
  * does not run. */
 int nox__pod_connect(int sbfd) NOX_HIDDEN;

@@ -100,8 +100,8 @@ int nox__pod_ping(int sbfd, struct nox_holder_status *ret_st)
 
 /* ---- starting the holder ---- */
 
-static int build_config(nox_local *l, const char *id, int sbfd, const nox_meta *m, nox_buf *b,
-                        nox_error *err)
+static int build_config(nox_local *l, const char *id, const char *dir, const nox_meta *m,
+                        nox_buf *b, nox_error *err)
 {
     const nox_local_limits *lim = &l->base.opts->limits;
     uint32_t flags = 0;
@@ -109,7 +109,8 @@ static int build_config(nox_local *l, const char *id, int sbfd, const nox_meta *
         flags |= NOX_CFGF_ISOLATED;
     if (l->privileged)
         flags |= NOX_CFGF_PRIVILEGED;
-    _cleanup_free_ char *ws = nox__asprintf("%s/sandboxes/%s/workspace", l->state_dir, id);
+    _cleanup_free_ char *ws = dir ? nox__asprintf("%s/%s/workspace", l->state_dir, dir)
+                                  : nox__asprintf("%s/sandboxes/%s/workspace", l->state_dir, id);
     _cleanup_free_ char *host = nox__asprintf("%s%s", NOX_POD_NAME_PREFIX, id);
     if (!ws || !host)
         return nox__error_oom(err);
@@ -164,7 +165,6 @@ static int build_config(nox_local *l, const char *id, int sbfd, const nox_meta *
         memcpy(rec + 12, &rl[i].hard, 8);
         r |= nox__tlv_put(b, NOX_CFG_RLIMIT, rec, sizeof rec);
     }
-    (void)sbfd;
     return r ? nox__error_oom(err) : 0;
 }
 
@@ -229,7 +229,8 @@ static void reap_child(pid_t pid)
         ;
 }
 
-int nox__pod_start(nox_local *l, const char *id, int sbfd, nox_meta *m, nox_error *err)
+int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_meta *m,
+                   nox_error *err)
 {
     /* The control socket is bound and listening before the holder exists,
      * so a connect never races its start: it waits in the backlog. */
@@ -257,7 +258,7 @@ int nox__pod_start(nox_local *l, const char *id, int sbfd, nox_meta *m, nox_erro
     _cleanup_close_ int mine = sp[0];
     _cleanup_close_ int theirs = sp[1];
     _cleanup_buf_ nox_buf cfg = NOX_BUF_INIT;
-    int r = build_config(l, id, sbfd, m, &cfg, err);
+    int r = build_config(l, id, dir, m, &cfg, err);
     if (r < 0)
         return r;
     pid_t pid = -1;
@@ -458,7 +459,7 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
             nox_meta m;
             if ((r = nox__meta_load(locked, id, &m, err)) < 0)
                 return r;
-            r = nox__pod_start(l, id, locked, &m, err);
+            r = nox__pod_start(l, id, NULL, locked, &m, err);
             if (r == 0)
                 r = nox__meta_save(locked, &m, err);
             nox__meta_clear(&m);
