@@ -11,7 +11,7 @@ JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build run test asan valgrind bench install docs fuzz lint clean
+.PHONY: all deps configure build run test asan valgrind bench install uninstall docs fuzz lint clean
 
 all: build
 
@@ -41,8 +41,15 @@ valgrind: build
 bench: build
 	$(BUILD)/bench/noxbench
 
-install: build
-	cmake --install $(BUILD) --prefix $(PREFIX)
+# The helper's path is compiled in, so installing under another prefix than
+# the one configured means configuring (and rebuilding) for it first.
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS)
+	cmake --install $(BUILD)
+
+uninstall:
+	cmake --build $(BUILD) --target uninstall
 
 docs: configure
 	cmake --build $(BUILD) --target docs

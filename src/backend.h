@@ -6,6 +6,7 @@
 #define NOX_BACKEND_H
 
 #include <noxrunner/noxrunner.h>
+#include <signal.h>
 
 #include "stream.h"
 
@@ -40,7 +41,19 @@ struct nox_backend {
      * network may report progress themselves (NULL when none). */
     nox_progress_fn progress;
     void *progress_userdata;
+    /* What nox_client_location() shows: the base URL or the state dir. */
+    const char *location;
+    /* Cancellation (nox_client_cancel): the flag, and the read end of a
+     * pipe that becomes readable, for poll loops. Owned by the client. */
+    volatile sig_atomic_t *cancelled;
+    int cancel_fd;
 };
+
+/* True once nox_client_cancel() was called during this operation. */
+static inline bool nox__cancelled(const nox_backend *b)
+{
+    return b->cancelled && *b->cancelled;
+}
 
 int nox__local_backend_new(const nox_client_options *opts, nox_backend **ret_b,
                            nox_error *err) NOX_HIDDEN;

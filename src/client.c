@@ -3,6 +3,7 @@
  * conveniences (exec shell, uploads from memory or a directory, downloads to
  * memory or a directory, wait until ready), then makes one backend call. */
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -27,6 +28,10 @@ struct nox_client {
     nox_backend *backend;
     nox_progress_fn progress;
     void *progress_userdata;
+    /* nox_client_cancel(): a flag and a self-pipe, both async-signal-safe
+     * to set from anywhere. */
+    volatile sig_atomic_t cancelled;
+    int cancel_pipe[2];
 };
 
 struct nox_stream {
@@ -108,6 +113,12 @@ int nox_client_new(const nox_client_options *opts, nox_client **ret_client, nox_
     nox_client *c = calloc(1, sizeof *c);
     if (!c)
         return nox__error_oom(err);
+    c->cancel_pipe[0] = c->cancel_pipe[1] = -1;
+    if (pipe2(c->cancel_pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+        int e = errno;
+        free(c);
+        return nox__error_errno(err, NOX_E_IO, e, "pipe");
+    }
     c->opts = *opts;
     if (!http)
         c->opts.base_url = NULL;
@@ -146,6 +157,8 @@ int nox_client_new(const nox_client_options *opts, nox_client **ret_client, nox_
         nox_client_free(c);
         return r;
     }
+    c->backend->cancelled = &c->cancelled;
+    c->backend->cancel_fd = c->cancel_pipe[0];
     *ret_client = c;
     return 0;
 }
@@ -161,7 +174,32 @@ void nox_client_free(nox_client *c)
     free(c->state_dir);
     free(c->init_path);
     free(c->cgroup_parent);
+    if (c->cancel_pipe[0] >= 0)
+        close(c->cancel_pipe[0]);
+    if (c->cancel_pipe[1] >= 0)
+        close(c->cancel_pipe[1]);
     free(c);
+}
+
+void nox_client_cancel(nox_client *c)
+{
+    if (!c)
+        return;
+    int saved = errno;
+    c->cancelled = 1;
+    /* A full pipe already says "cancelled"; nothing to do about EAGAIN. */
+    ssize_t w = write(c->cancel_pipe[1], "c", 1);
+    (void)w;
+    errno = saved;
+}
+
+/* A new operation forgets cancels that came while nothing ran. */
+static void reset_cancel(nox_client *c)
+{
+    char buf[64];
+    while (read(c->cancel_pipe[0], buf, sizeof buf) > 0)
+        ;
+    c->cancelled = 0;
 }
 
 bool nox_client_is_local(const nox_client *c)
@@ -173,9 +211,9 @@ const char *nox_client_location(const nox_client *c)
 {
     if (!c)
         return "";
-    if (c->opts.base_url)
-        return c->opts.base_url;
-    return c->opts.state_dir ? c->opts.state_dir : "";
+    if (c->backend && c->backend->location)
+        return c->backend->location;
+    return c->opts.base_url ? c->opts.base_url : "";
 }
 
 void nox_client_set_progress(nox_client *c, nox_progress_fn fn, void *userdata)
@@ -192,6 +230,7 @@ static int check_call(nox_client *c, const char *id, nox_error *err)
     if (!c)
         return nox__error_set(err, NOX_E_INVALID, "client is NULL");
     nox_error_clear(err);
+    reset_cancel(c);
     return nox__check_session_id(id, err);
 }
 
@@ -202,6 +241,7 @@ int nox_health(nox_client *c, nox_error *err)
         return 0;
     }
     nox_error_clear(err);
+    reset_cancel(c);
     return c->backend->ops->health(c->backend, err) > 0 ? 1 : 0;
 }
 
@@ -313,6 +353,10 @@ static int upload_source(nox_client *c, const char *id, nox_source *archive, con
     _cleanup_source_ nox_source *src = archive;
     if (dest && !*dest)
         return nox__error_set(err, NOX_E_INVALID, "dest must not be empty");
+    nox_source *guarded = nox__source_with_cancel(src, &c->cancelled);
+    if (!guarded)
+        return nox__error_oom(err);
+    src = guarded;
     if (c->progress) {
         nox_source *wrapped =
             nox__source_with_progress(src, c->progress, c->progress_userdata, total);
@@ -338,23 +382,58 @@ int nox_upload_files(nox_client *c, const char *id, const nox_file *files, size_
     return upload_source(c, id, tar, dest, 0, err);
 }
 
-int nox_upload_dir(nox_client *c, const char *id, const char *local_dir, const char *dest,
-                   nox_error *err)
+/* Uploads a local directory tree, or (when @p dir_only is false) a
+ * regular file under its own name. */
+static int upload_local(nox_client *c, const char *id, const char *path, const char *dest,
+                        bool dir_only, nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
         return r;
-    if (!local_dir)
-        return nox__error_set(err, NOX_E_INVALID, "local directory is NULL");
-    int fd = open(local_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (!path || !*path)
+        return nox__error_set(err, NOX_E_INVALID, "local path is empty");
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (dir_only ? O_DIRECTORY : 0));
     if (fd < 0)
         return nox__error_errno(err, errno == ENOTDIR ? NOX_E_INVALID : nox__code_from_errno(errno),
-                                errno, "open directory `%s`", local_dir);
+                                errno, "open `%s`", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+        close(fd);
+        return nox__error_set(err, NOX_E_INVALID, "`%s` is neither a directory nor a regular file",
+                              path);
+    }
+    fcntl(fd, F_SETFL, 0);
+    const char *name = NULL;
+    _cleanup_free_ char *copy = NULL;
+    if (S_ISREG(st.st_mode)) {
+        copy = strdup(path);
+        if (!copy) {
+            close(fd);
+            return nox__error_oom(err);
+        }
+        size_t n = strlen(copy);
+        while (n > 1 && copy[n - 1] == '/')
+            copy[--n] = '\0';
+        char *slash = strrchr(copy, '/');
+        name = slash ? slash + 1 : copy;
+    }
     nox_source *tar = NULL;
-    r = nox__tar_from_fd(fd, NULL, c->opts.gzip_level, &tar, err);
+    r = nox__tar_from_fd(fd, name, c->opts.gzip_level, &tar, err);
     if (r < 0)
         return r;
-    return upload_source(c, id, tar, dest, 0, err);
+    return upload_source(c, id, tar, dest, S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0, err);
+}
+
+int nox_upload_dir(nox_client *c, const char *id, const char *local_dir, const char *dest,
+                   nox_error *err)
+{
+    return upload_local(c, id, local_dir, dest, true, err);
+}
+
+int nox_upload_path(nox_client *c, const char *id, const char *local_path, const char *dest,
+                    nox_error *err)
+{
+    return upload_local(c, id, local_path, dest, false, err);
 }
 
 int nox_upload_stream(nox_client *c, const char *id, nox_read_fn read, void *userdata,
@@ -384,6 +463,12 @@ static int open_download(nox_client *c, const char *id, const char *src_path, no
                                        err);
     if (r < 0)
         return r;
+    nox_source *guarded = nox__source_with_cancel(src, &c->cancelled);
+    if (!guarded) {
+        nox__source_free(src);
+        return nox__error_oom(err);
+    }
+    src = guarded;
     if (c->progress) {
         nox_source *wrapped = nox__source_with_progress(src, c->progress, c->progress_userdata, 0);
         if (!wrapped) {
@@ -499,11 +584,16 @@ int nox_delete(nox_client *c, const char *id, nox_error *err)
     return c->backend->ops->remove(c->backend, id, err);
 }
 
-static void sleep_ms(long ms)
+/* Sleeps @p ms, or less when the operation is cancelled. */
+static void sleep_ms(nox_client *c, long ms)
 {
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
+    struct pollfd p = { c->cancel_pipe[0], POLLIN, 0 };
+    int64_t end = nox__now_mono_ns() + (int64_t)ms * 1000000;
+    while (!c->cancelled) {
+        int64_t left = (end - nox__now_mono_ns()) / 1000000;
+        if (left <= 0 || poll(&p, 1, (int)left) > 0)
+            return;
+    }
 }
 
 int nox_wait_ready(nox_client *c, const char *id, long timeout_ms, long interval_ms, nox_error *err)
@@ -544,6 +634,9 @@ int nox_wait_ready(nox_client *c, const char *id, long timeout_ms, long interval
         nox_error_free(attempt);
         if (ready)
             return 0;
+        if (r == NOX_E_CANCELLED || c->cancelled)
+            return nox__error_set(err, NOX_E_CANCELLED, "waiting for sandbox `%s` was cancelled",
+                                  id);
         /* A sandbox that does not exist will not become ready by waiting. */
         if (r == NOX_E_NOT_FOUND || r == NOX_E_INVALID)
             return nox__error_set(err, r, "sandbox `%s`: %s", id, last ? last : "not found");
@@ -553,7 +646,7 @@ int nox_wait_ready(nox_client *c, const char *id, long timeout_ms, long interval
                                   "sandbox `%s` not ready after %ld ms (last attempt: %s)", id,
                                   timeout_ms, last ? last : "no answer");
         long nap = NOX_MIN(interval_ms, (long)((deadline - now) / 1000000) + 1);
-        sleep_ms(nap);
+        sleep_ms(c, nap);
     }
 }
 
@@ -562,6 +655,7 @@ int nox_list(nox_client *c, nox_sandbox_list **ret_list, nox_error *err)
     if (!c || !ret_list)
         return nox__error_set(err, NOX_E_INVALID, "client and result are required");
     nox_error_clear(err);
+    reset_cancel(c);
     return c->backend->ops->list(c->backend, ret_list, err);
 }
 
@@ -580,6 +674,7 @@ int nox_reap_expired(nox_client *c, size_t *ret_count, nox_error *err)
     if (!c)
         return nox__error_set(err, NOX_E_INVALID, "client is NULL");
     nox_error_clear(err);
+    reset_cancel(c);
     size_t n = 0;
     int r = c->backend->ops->reap(c->backend, &n, err);
     if (r < 0)

@@ -19,11 +19,15 @@ int nox__check_session_id(const char *id, nox_error *err)
     if (n == 0)
         return nox__error_set(err, NOX_E_INVALID, "session id is empty");
     if (n > NOX_SESSION_ID_MAX)
-        return nox__error_set(err, NOX_E_INVALID, "session id is %zu bytes long; the limit is %d",
+        return nox__error_set(err, NOX_E_INVALID,
+                              "session id is %zu bytes long; the limit is %d bytes of letters, "
+                              "digits, '-', '_' and '.'",
                               n, NOX_SESSION_ID_MAX);
     if (id[0] == '.')
         return nox__error_set(err, NOX_E_INVALID,
-                              "invalid session id `%s`: it must not start with '.'", id);
+                              "invalid session id `%s`: it must not start with '.' (use letters, "
+                              "digits, '-', '_' and '.')",
+                              id);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)id[i];
         if (!id_char_ok(ch)) {

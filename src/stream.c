@@ -197,6 +197,40 @@ nox_source *nox__source_with_limit(nox_source *inner, uint64_t max, const char *
     return &l->base;
 }
 
+/* ---- cancellation ---- */
+typedef struct {
+    nox_source base;
+    nox_source *inner;
+    volatile sig_atomic_t *flag;
+} cancel_source;
+
+static ssize_t cancel_read(nox_source *s, void *buf, size_t n, nox_error *err)
+{
+    cancel_source *c = (cancel_source *)s;
+    if (*c->flag)
+        return nox__error_set(err, NOX_E_CANCELLED, "transfer cancelled");
+    return nox__source_read(c->inner, buf, n, err);
+}
+
+static void cancel_free(nox_source *s)
+{
+    cancel_source *c = (cancel_source *)s;
+    nox__source_free(c->inner);
+    free(c);
+}
+
+nox_source *nox__source_with_cancel(nox_source *inner, volatile sig_atomic_t *flag)
+{
+    cancel_source *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->base.read = cancel_read;
+    c->base.free = cancel_free;
+    c->inner = inner;
+    c->flag = flag;
+    return &c->base;
+}
+
 int nox__source_read_all(nox_source *s, uint64_t max, char **ret_data, size_t *ret_len,
                          nox_error *err)
 {

@@ -10,6 +10,7 @@
 #define NOX_STREAM_H
 
 #include <noxrunner/noxrunner.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "util.h"
@@ -60,6 +61,10 @@ nox_source *nox__source_with_progress(nox_source *inner, nox_progress_fn fn, voi
 /* Wraps @p inner (taking ownership), failing with NOX_E_LIMIT once more than
  * @p max bytes have been read. @p what names the stream in the message. */
 nox_source *nox__source_with_limit(nox_source *inner, uint64_t max, const char *what) NOX_HIDDEN;
+
+/* Wraps @p inner (taking ownership), failing with NOX_E_CANCELLED once
+ * *@p flag is set (nox_client_cancel). */
+nox_source *nox__source_with_cancel(nox_source *inner, volatile sig_atomic_t *flag) NOX_HIDDEN;
 
 /* Reads all of @p s into memory, up to @p max bytes (NOX_E_LIMIT beyond). */
 int nox__source_read_all(nox_source *s, uint64_t max, char **ret_data, size_t *ret_len,

@@ -84,6 +84,7 @@ NOX_PUBLIC unsigned nox_version_number(void);
  * a released code never changes its number or meaning.
  */
 typedef enum nox_code {
+    /** Success. */
     NOX_OK = 0,
     /** An argument is invalid: a bad session id, option, path or quantity.
      *  Also what an HTTP 400 answer becomes. */
@@ -423,7 +424,8 @@ NOX_PUBLIC void nox_client_free(nox_client *client);
 /** True when @p client uses the local backend. */
 NOX_PUBLIC bool nox_client_is_local(const nox_client *client);
 
-/** The base URL of an http client, the state directory of a local one. */
+/** The base URL of an http client, the (resolved) state directory of a
+ *  local one. Valid as long as @p client. */
 NOX_PUBLIC const char *nox_client_location(const nox_client *client);
 
 /** Called during uploads and downloads with the bytes moved so far and the
@@ -433,6 +435,17 @@ typedef int (*nox_progress_fn)(void *userdata, uint64_t done, uint64_t total);
 
 /** Sets (or, with NULL, removes) the progress callback of @p client. */
 NOX_PUBLIC void nox_client_set_progress(nox_client *client, nox_progress_fn fn, void *userdata);
+
+/**
+ * Cancels the operation running on @p client, from another thread or from a
+ * signal handler (it is async-signal-safe). The operation returns
+ * ::NOX_E_CANCELLED as soon as it notices: an exec at once (its command's
+ * whole process tree is killed), an http request at once (the connection is
+ * dropped), nox_wait_ready() at once, a local upload or download at its next
+ * block of data. A cancel that arrives while nothing runs is forgotten when
+ * the next operation starts.
+ */
+NOX_PUBLIC void nox_client_cancel(nox_client *client);
 
 /**@}*/
 
@@ -448,7 +461,9 @@ NOX_PUBLIC void nox_client_set_progress(nox_client *client, nox_progress_fn fn, 
 /**
  * Checks that the backend is up. Returns 1 when healthy and 0 when not; it
  * never fails. When the backend is not healthy and @p err is non-NULL, @p err
- * says why (refused connection, status, body).
+ * says why (refused connection, status, body). For the local backend,
+ * healthy means the state directory is usable and the nox-init helper can
+ * run (it does not start a sandbox: nox_preflight() does).
  */
 NOX_PUBLIC int nox_health(nox_client *client, nox_error *err);
 
@@ -473,8 +488,7 @@ NOX_PUBLIC int nox_touch(nox_client *client, const char *id, nox_error *err);
  * nox_exec_result_free().
  */
 NOX_PUBLIC int nox_exec(nox_client *client, const char *id, const char *const *argv,
-                        const nox_exec_options *opts, nox_exec_result **ret_result,
-                        nox_error *err);
+                        const nox_exec_options *opts, nox_exec_result **ret_result, nox_error *err);
 
 /**
  * Runs @p command through @p shell ("sh" or "bash"; NULL means "sh") as
@@ -513,6 +527,14 @@ NOX_PUBLIC int nox_upload_files(nox_client *client, const char *id, const nox_fi
 NOX_PUBLIC int nox_upload_dir(nox_client *client, const char *id, const char *local_dir,
                               const char *dest, nox_error *err);
 
+/**
+ * Uploads the local file or directory @p local_path into @p dest of sandbox
+ * @p id: a directory as its tree (as nox_upload_dir()), a regular file as
+ * one file named by its last path component. Streamed either way.
+ */
+NOX_PUBLIC int nox_upload_path(nox_client *client, const char *id, const char *local_path,
+                               const char *dest, nox_error *err);
+
 /** Reads up to @p len bytes of a tar.gz stream into @p buf. Returns the count,
  *  0 at the end, or -1 on failure (the upload then fails with ::NOX_E_IO, or
  *  ::NOX_E_CANCELLED when errno is ECANCELED). */
@@ -530,8 +552,8 @@ NOX_PUBLIC int nox_upload_stream(nox_client *client, const char *id, nox_read_fn
  * tar.gz bytes held in memory; free @p ret_data with free(). Prefer
  * nox_download_open() or nox_download_workspace() for large trees.
  */
-NOX_PUBLIC int nox_download(nox_client *client, const char *id, const char *src,
-                            void **ret_data, size_t *ret_size, nox_error *err);
+NOX_PUBLIC int nox_download(nox_client *client, const char *id, const char *src, void **ret_data,
+                            size_t *ret_size, nox_error *err);
 
 /** A download in progress. Opaque. */
 typedef struct nox_stream nox_stream;
@@ -573,8 +595,8 @@ NOX_PUBLIC int nox_delete(nox_client *client, const char *id, nox_error *err);
  * (0 means 30000). ::NOX_E_TIMEOUT when it never did; the last failure is
  * in the message.
  */
-NOX_PUBLIC int nox_wait_ready(nox_client *client, const char *id, long timeout_ms,
-                              long interval_ms, nox_error *err);
+NOX_PUBLIC int nox_wait_ready(nox_client *client, const char *id, long timeout_ms, long interval_ms,
+                              nox_error *err);
 
 /** Lists the sandboxes the backend knows (local backend, and noxrunnerd's
  *  extension of the API; other backends give ::NOX_E_UNSUPPORTED). */

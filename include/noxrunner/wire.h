@@ -59,9 +59,8 @@ NOX_PUBLIC int nox_wire_decode_exec_request(const char *json, size_t len,
 
 /** Encodes an exec request for @p argv (NULL-terminated) and @p opts (NULL
  *  for the defaults, which are then omitted except timeoutSeconds). */
-NOX_PUBLIC int nox_wire_encode_exec_request(const char *const *argv,
-                                            const nox_exec_options *opts, char **ret_json,
-                                            size_t *ret_len, nox_error *err);
+NOX_PUBLIC int nox_wire_encode_exec_request(const char *const *argv, const nox_exec_options *opts,
+                                            char **ret_json, size_t *ret_len, nox_error *err);
 
 /**
  * Encodes an exec answer: exitCode, stdout, stderr, durationMs, plus
@@ -74,8 +73,8 @@ NOX_PUBLIC int nox_wire_encode_exec_result(const nox_exec_result *res, char **re
 
 /** Decodes an exec answer; exitCode is required, the rest default to
  *  empty or 0. Free with nox_exec_result_free(). */
-NOX_PUBLIC int nox_wire_decode_exec_result(const char *json, size_t len,
-                                           nox_exec_result **ret_res, nox_error *err);
+NOX_PUBLIC int nox_wire_decode_exec_result(const char *json, size_t len, nox_exec_result **ret_res,
+                                           nox_error *err);
 
 /**
  * Encodes a sandbox: podName and expiresAt (the create answer of the

@@ -28,6 +28,7 @@ typedef struct nox_http {
     nox_backend base;
     const char *base_url;
     CURL *easy;
+    CURLM *multi;
     CURLSH *share;
     char errbuf[CURL_ERROR_SIZE];
 } nox_http;
@@ -164,6 +165,9 @@ static int transfer_error(nox_http *h, CURLcode rc, const char *method, const ch
         return nox__error_set(err, NOX_E_TIMEOUT, "%s %s timed out: %s", method, url, detail);
     case CURLE_ABORTED_BY_CALLBACK:
         return nox__error_set(err, NOX_E_CANCELLED, "%s %s was cancelled", method, url);
+    case CURLE_FAILED_INIT:
+        return nox__error_set(err, NOX_E_INTERNAL, "%s %s: libcurl failed: %s", method, url,
+                              detail);
     case CURLE_OUT_OF_MEMORY:
         return nox__error_oom(err);
     default:
@@ -180,6 +184,46 @@ static int status_error(long status, const char *method, const char *url, const 
     return nox__error_http(err, code, (int)status, body->data ? body->data : "", body->len,
                            "%s %s: HTTP %ld%s%s", method, url, status, msg && *msg ? ": " : "",
                            msg ? msg : "");
+}
+
+/* Runs the transfer of @p e to its end through the client's multi handle,
+ * whose poll also watches the cancel pipe: nox_client_cancel() stops a
+ * request at once instead of at libcurl's next progress callback. */
+static CURLcode drive(nox_http *h, CURL *e)
+{
+    if (curl_multi_add_handle(h->multi, e) != CURLM_OK)
+        return CURLE_FAILED_INIT;
+    CURLcode rc = CURLE_OK;
+    for (;;) {
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(h->multi, &running);
+        if (mc != CURLM_OK) {
+            rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+            break;
+        }
+        CURLMsg *m;
+        int left;
+        bool done = false;
+        while ((m = curl_multi_info_read(h->multi, &left)))
+            if (m->msg == CURLMSG_DONE && m->easy_handle == e) {
+                rc = m->data.result;
+                done = true;
+            }
+        if (done)
+            break;
+        if (nox__cancelled(&h->base)) {
+            rc = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+        struct curl_waitfd wfd = { h->base.cancel_fd, CURL_WAIT_POLLIN, 0 };
+        mc = curl_multi_poll(h->multi, &wfd, h->base.cancel_fd >= 0 ? 1 : 0, 1000, NULL);
+        if (mc != CURLM_OK && mc != CURLM_UNRECOVERABLE_POLL) {
+            rc = CURLE_FAILED_INIT;
+            break;
+        }
+    }
+    curl_multi_remove_handle(h->multi, e);
+    return rc;
 }
 
 typedef struct request {
@@ -231,7 +275,7 @@ static int perform(nox_http *h, request *rq, long *ret_status, response *resp, n
     }
     if (hdrs)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
-    CURLcode rc = curl_easy_perform(e);
+    CURLcode rc = drive(h, e);
     curl_slist_free_all(hdrs);
     if (rq->upload && rq->upload->code < 0)
         return rq->upload->code;
@@ -434,7 +478,10 @@ static int stream_pump(http_stream *s, nox_error *err)
             break;
         if (s->paused)
             continue;
-        mc = curl_multi_poll(s->multi, NULL, 0, 1000, NULL);
+        if (nox__cancelled(&s->h->base))
+            return nox__error_set(err, NOX_E_CANCELLED, "download from %s cancelled", s->url);
+        struct curl_waitfd wfd = { s->h->base.cancel_fd, CURL_WAIT_POLLIN, 0 };
+        mc = curl_multi_poll(s->multi, &wfd, s->h->base.cancel_fd >= 0 ? 1 : 0, 1000, NULL);
         if (mc != CURLM_OK)
             return nox__error_set(err, NOX_E_NETWORK, "download: %s", curl_multi_strerror(mc));
     }
@@ -601,6 +648,8 @@ static void http_free(nox_backend *b)
     nox_http *h = H(b);
     if (h->easy)
         curl_easy_cleanup(h->easy);
+    if (h->multi)
+        curl_multi_cleanup(h->multi);
     if (h->share)
         curl_share_cleanup(h->share);
     free(h);
@@ -637,9 +686,12 @@ int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b, n
     h->base.ops = &http_ops;
     h->base.opts = opts;
     h->base_url = opts->base_url;
+    h->base.location = opts->base_url;
+    h->base.cancel_fd = -1;
     h->easy = curl_easy_init();
+    h->multi = curl_multi_init();
     h->share = curl_share_init();
-    if (!h->easy || !h->share) {
+    if (!h->easy || !h->multi || !h->share) {
         http_free(&h->base);
         return nox__error_oom(err);
     }

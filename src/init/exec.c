@@ -1,36 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* One exec: the supervisor (a child subreaper forked by the holder) starts
- * the command, enforces its timeout and the workspace's storage limit,
- * reports how it ended, and kills its whole process tree when the timeout
- * passes or the library goes away. */
+/* Starting one command and killing one command's tree.
+ *
+ * The holder starts each command itself with vfork: no copy of the page
+ * tables (fork() of even a small process costs milliseconds on some
+ * virtual machines, where page-table and copy-on-write faults are slow),
+ * and nothing to do until the command has exec'd anyway. The command is
+ * made a child subreaper before execve (the flag survives it): whatever it
+ * starts stays below it while it runs, daemons and setsid() included, so a
+ * timeout or a cancel can freeze and kill that whole tree and nothing
+ * else. When the command ends by itself, what it left running is adopted
+ * by the holder, and lives on for the next exec. */
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "init.h"
 
-#define STORAGE_POLL_MS 250
-#define DONE_GRACE_MS   60000
-
-/* POSIX has programs declare environ themselves; glibc's unistd.h also does
- * under _GNU_SOURCE, which the build defines. */
-// NOLINTNEXTLINE(readability-redundant-declaration)
-extern char **environ;
-
-struct request {
-    char **argv;
-    size_t argc;
-    char **env;
-    size_t envc;
-    char *cwd;
-    uint64_t timeout_ms;
-    uint32_t flags;
-};
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static int push(char ***v, size_t *n, char *s)
 {
@@ -43,7 +31,20 @@ static int push(char ***v, size_t *n, char *s)
     return 0;
 }
 
-static int parse_request(const char *payload, size_t len, struct request *rq)
+void nox__job_request_clear(nox_job_request *rq)
+{
+    for (size_t i = 0; i < rq->argc; i++)
+        free(rq->argv[i]);
+    free(rq->argv);
+    for (size_t i = 0; i < rq->envc; i++)
+        free(rq->env[i]);
+    free(rq->env);
+    free(rq->cwd);
+    free(rq->path);
+    memset(rq, 0, sizeof *rq);
+}
+
+int nox__job_request_parse(const char *payload, size_t len, nox_job_request *rq)
 {
     memset(rq, 0, sizeof *rq);
     nox_tlv_iter it = { payload, payload + len };
@@ -56,42 +57,52 @@ static int parse_request(const char *payload, size_t len, struct request *rq)
         switch (tag) {
         case NOX_EX_ARG:
             if (!(s = nox__tlv_str(v, n)) || push(&rq->argv, &rq->argc, s) < 0)
-                return -1;
+                goto fail;
             break;
         case NOX_EX_ENV:
             if (!(s = nox__tlv_str(v, n)) || push(&rq->env, &rq->envc, s) < 0)
-                return -1;
+                goto fail;
             break;
         case NOX_EX_CWD:
             free(rq->cwd);
             if (!(rq->cwd = nox__tlv_str(v, n)))
-                return -1;
+                goto fail;
             break;
         case NOX_EX_TIMEOUT_MS:
             if (nox__tlv_u64(v, n, &rq->timeout_ms) < 0)
-                return -1;
+                goto fail;
             break;
         case NOX_EX_FLAGS:
             if (nox__tlv_u32(v, n, &rq->flags) < 0)
-                return -1;
+                goto fail;
             break;
         default:
             break;
         }
+        continue;
+    fail:
+        free(s);
+        nox__job_request_clear(rq);
+        return -1;
     }
-    return r < 0 || rq->argc == 0 ? -1 : 0;
+    if (r < 0 || rq->argc == 0) {
+        nox__job_request_clear(rq);
+        return -1;
+    }
+    return 0;
 }
 
 /* Unisolated, commands see the host: "/workspace" (the sandbox's view,
  * which the library always sends) is mapped to the workspace's place on
  * the host, and nothing outside it is allowed. */
-static int map_workspace(const nox_init_cfg *cfg, struct request *rq)
+int nox__job_map_workspace(const nox_init_cfg *cfg, nox_job_request *rq)
 {
     static const char root[] = "/workspace";
     const char *cwd = rq->cwd ? rq->cwd : root;
     size_t rl = sizeof root - 1;
+    size_t n = strlen(cwd);
     if (strncmp(cwd, root, rl) != 0 || (cwd[rl] && cwd[rl] != '/') || strstr(cwd, "/../") ||
-        (strlen(cwd) >= 3 && strcmp(cwd + strlen(cwd) - 3, "/..") == 0))
+        (n >= 3 && strcmp(cwd + n - 3, "/..") == 0))
         return -1;
     char *mapped = nox__asprintf("%s%s", cfg->workspace, cwd + rl);
     if (!mapped)
@@ -102,13 +113,13 @@ static int map_workspace(const nox_init_cfg *cfg, struct request *rq)
 }
 
 /* The command's environment: a sane base, then the request's entries,
- * which replace base entries of the same name. */
-static char **build_env(const nox_init_cfg *cfg, const struct request *rq)
+ * which replace base entries of the same name. Also finds PATH. */
+int nox__job_build_env(const nox_init_cfg *cfg, nox_job_request *rq)
 {
     bool isolated = cfg->flags & NOX_CFGF_ISOLATED;
     char *base[16];
     size_t nb = 0;
-    base[nb++] = nox__strdup0("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    base[nb++] = nox__strdup0("PATH=" DEFAULT_PATH);
     base[nb++] = nox__asprintf("HOME=%s", isolated ? "/workspace" : cfg->workspace);
     base[nb++] = nox__strdup0("LANG=C.UTF-8");
     base[nb++] = nox__strdup0("TMPDIR=/tmp");
@@ -119,104 +130,169 @@ static char **build_env(const nox_init_cfg *cfg, const struct request *rq)
         base[nb++] = nox__strdup0("SHELL=/bin/sh");
         base[nb++] = nox__asprintf("HOSTNAME=%s", cfg->hostname ? cfg->hostname : "sandbox");
     }
-    char **env = NULL;
-    size_t n = 0;
+    int r = 0;
     for (size_t i = 0; i < nb; i++) {
-        if (!base[i])
-            return NULL;
+        if (!base[i] || r < 0) {
+            free(base[i]);
+            r = -1;
+            continue;
+        }
         size_t name_len = strcspn(base[i], "=");
         bool overridden = false;
         for (size_t j = 0; j < rq->envc; j++)
             if (strncmp(rq->env[j], base[i], name_len + 1) == 0)
                 overridden = true;
-        if (!overridden && push(&env, &n, base[i]) < 0)
-            return NULL;
+        if (overridden || push(&rq->env, &rq->envc, base[i]) < 0) {
+            if (!overridden)
+                r = -1;
+            free(base[i]);
+        }
     }
-    for (size_t j = 0; j < rq->envc; j++)
-        if (push(&env, &n, rq->env[j]) < 0)
-            return NULL;
-    return env;
+    for (size_t j = 0; j < rq->envc && r == 0; j++)
+        if (strncmp(rq->env[j], "PATH=", 5) == 0 && !rq->path)
+            rq->path = strdup(rq->env[j] + 5);
+    return r;
 }
 
-struct setup_error {
-    int32_t err;
-    char stage[32];
-};
+/* ---- the child, between vfork and execve ----
+ * It shares the holder's memory: only system calls and its own stack
+ * frames, and the outcome is reported through @p out (shared memory). */
 
-NOX_NORETURN static void child_fail(int errfd, const char *stage)
+NOX_NORETURN static void child_fail(struct nox_exec_status *out, const char *stage, int err)
 {
-    struct setup_error e = { errno, "" };
-    snprintf(e.stage, sizeof e.stage, "%s", stage);
-    nox__write_all(errfd, &e, sizeof e);
+    out->kind = NOX_EXIT_SETUP;
+    out->err = err;
+    snprintf(out->stage, sizeof out->stage, "%s", stage);
     _exit(127);
 }
 
-/* In the command's process, between fork and execve. */
-NOX_NORETURN static void run_command(const nox_init_cfg *cfg, const nox_filter *filter,
-                                     const struct request *rq, char **env, int out_fd, int err_fd,
-                                     int errfd)
+/* execvp without touching the caller's environ: PATH comes from the
+ * command's own environment. Returns the errno that best describes the
+ * failure, as execvp would. */
+static int exec_path(const nox_job_request *rq)
 {
-    /* Its own process group: the timeout kills the group first. */
+    const char *file = rq->argv[0];
+    if (strchr(file, '/')) {
+        execve(file, rq->argv, rq->env);
+        return errno;
+    }
+    const char *path = rq->path ? rq->path : DEFAULT_PATH;
+    int saved = ENOENT;
+    char buf[4096];
+    size_t fl = strlen(file);
+    for (const char *p = path;; p++) {
+        const char *end = strchr(p, ':');
+        size_t dl = end ? (size_t)(end - p) : strlen(p);
+        if (dl + 1 + fl + 1 <= sizeof buf) {
+            /* An empty PATH element means the current directory. */
+            if (dl) {
+                memcpy(buf, p, dl);
+                buf[dl] = '/';
+                memcpy(buf + dl + 1, file, fl + 1);
+            } else {
+                memcpy(buf, file, fl + 1);
+            }
+            execve(buf, rq->argv, rq->env);
+            if (errno == EACCES)
+                saved = EACCES;
+            else if (errno != ENOENT && errno != ENOTDIR)
+                return errno;
+        }
+        if (!end)
+            break;
+        p = end;
+    }
+    return saved;
+}
+
+NOX_NORETURN static void run_command(const nox_init_cfg *cfg, const nox_filter *filter,
+                                     const nox_job_request *rq, int out_fd, int err_fd,
+                                     struct nox_exec_status *out)
+{
+    /* Its own process group: the cheap first strike of a kill. */
     setpgid(0, 0);
+    /* The holder ignores SIGPIPE and blocks a few signals for its
+     * signalfd; a command starts with everything default and unblocked. */
+    signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
     int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null_fd < 0 || dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(err_fd, 2) < 0)
-        child_fail(errfd, "stdio");
+        child_fail(out, "stdio", errno);
     if (rq->cwd && chdir(rq->cwd) < 0)
-        child_fail(errfd, "chdir");
+        child_fail(out, "chdir", errno);
     umask(022);
     for (size_t i = 0; i < cfg->n_rlimits; i++)
         if (setrlimit(cfg->rlimits[i].resource, &cfg->rlimits[i].lim) < 0)
-            child_fail(errfd, "setrlimit");
+            child_fail(out, "setrlimit", errno);
+    /* Everything it starts stays below it while it runs (see above). */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        child_fail(out, "subreaper", errno);
     /* no_new_privs: setuid binaries and file capabilities confer nothing,
      * and it is what lets an unprivileged process install a filter. */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail(errfd, "no_new_privs");
+        child_fail(out, "no_new_privs", errno);
     if (filter->prog) {
         struct {
             unsigned short len;
             void *filter;
         } prog = { filter->len, filter->prog };
         if (prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, &prog, 0, 0) < 0)
-            child_fail(errfd, "seccomp");
+            child_fail(out, "seccomp", errno);
     }
-    /* execvp searches the PATH of the current environment, so the
-     * command's environment becomes ours first. */
-    environ = env;
-    execvp(rq->argv[0], rq->argv);
-    child_fail(errfd, "exec");
+    child_fail(out, "exec", exec_path(rq));
 }
 
-static pid_t *list_children(size_t *ret_n)
+pid_t nox__job_spawn(const nox_init_cfg *cfg, const nox_filter *filter, const nox_job_request *rq,
+                     int out_fd, int err_fd, struct nox_exec_status *out)
+{
+    memset(out, 0, sizeof *out);
+    pid_t pid = vfork();
+    if (pid == 0)
+        run_command(cfg, filter, rq, out_fd, err_fd, out);
+    return pid;
+}
+
+/* ---- killing a tree ---- */
+
+/* Appends the children of every thread of @p pid to @p set. */
+static void add_children(pid_t pid, pid_t **set, size_t *n, size_t *cap)
 {
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    pid_t *kids = NULL;
-    size_t n = 0, cap = 0;
-    if (fd >= 0) {
-        _cleanup_buf_ nox_buf b = NOX_BUF_INIT;
-        char chunk[4096];
-        ssize_t r;
-        while ((r = read(fd, chunk, sizeof chunk)) > 0)
-            nox__buf_append(&b, chunk, (size_t)r);
-        for (char *p = b.data; p && *p;) {
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char cpath[300];
+        snprintf(cpath, sizeof cpath, "/proc/%d/task/%s/children", (int)pid, e->d_name);
+        _cleanup_free_ char *data = NULL;
+        if (nox__read_file_at(AT_FDCWD, cpath, 1 << 20, &data, NULL) < 0)
+            continue;
+        for (char *p = data; *p;) {
             char *end;
             long v = strtol(p, &end, 10);
             if (end == p)
                 break;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 32;
-                pid_t *k = realloc(kids, cap * sizeof *k);
-                if (!k)
-                    break;
-                kids = k;
+            bool seen = false;
+            for (size_t i = 0; i < *n; i++)
+                if ((*set)[i] == (pid_t)v)
+                    seen = true;
+            if (!seen) {
+                if (*n == *cap) {
+                    size_t nc = *cap ? *cap * 2 : 64;
+                    pid_t *ns = realloc(*set, nc * sizeof *ns);
+                    if (!ns)
+                        break;
+                    *set = ns;
+                    *cap = nc;
+                }
+                (*set)[(*n)++] = (pid_t)v;
             }
-            kids[n++] = (pid_t)v;
             p = end;
             /* p is NULL only on entry, when the file was empty; here it is
              * strtol's end pointer, never NULL. */
@@ -224,48 +300,43 @@ static pid_t *list_children(size_t *ret_n)
             while (*p == ' ' || *p == '\n')
                 p++;
         }
-        *ret_n = n;
-        return kids;
-    }
-    /* Kernels without CONFIG_PROC_CHILDREN: scan /proc for our children. */
-    DIR *d = opendir("/proc");
-    if (!d) {
-        *ret_n = 0;
-        return NULL;
-    }
-    struct dirent *e;
-    pid_t self = getpid();
-    while ((e = readdir(d))) {
-        if (e->d_name[0] < '1' || e->d_name[0] > '9')
-            continue;
-        char sp[300], buf[512];
-        snprintf(sp, sizeof sp, "/proc/%s/stat", e->d_name);
-        int sfd = open(sp, O_RDONLY | O_CLOEXEC);
-        if (sfd < 0)
-            continue;
-        ssize_t r = read(sfd, buf, sizeof buf - 1);
-        close(sfd);
-        if (r <= 0)
-            continue;
-        buf[r] = '\0';
-        char *q = strrchr(buf, ')');
-        int ppid = 0;
-        /* The kernel writes this line; the count catches a failed field. */
-        // NOLINTNEXTLINE(cert-err34-c)
-        if (!q || sscanf(q + 1, " %*c %d", &ppid) != 1 || ppid != self)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 32;
-            pid_t *k = realloc(kids, cap * sizeof *k);
-            if (!k)
-                break;
-            kids = k;
-        }
-        kids[n++] = (pid_t)strtol(e->d_name, NULL, 10); /* digits: checked above */
     }
     closedir(d);
-    *ret_n = n;
-    return kids;
+}
+
+void nox__kill_tree(pid_t root)
+{
+    /* The process group first: most trees are one group, and it stops
+     * them in one call. */
+    kill(-root, SIGSTOP);
+    /* Then freeze the tree: stop every process below the command (it is a
+     * subreaper, so nothing escaped above it) until a pass finds nothing
+     * new; stopped processes cannot fork. Only then kill: killing a
+     * parent first would hand its children to the holder, out of the
+     * tree's reach. */
+    pid_t *set = NULL;
+    size_t n = 0, cap = 0;
+    if (!(set = malloc(64 * sizeof *set))) {
+        kill(-root, SIGKILL);
+        kill(root, SIGKILL);
+        return;
+    }
+    cap = 64;
+    set[n++] = root;
+    kill(root, SIGSTOP);
+    for (int pass = 0; pass < 64; pass++) {
+        size_t before = n;
+        for (size_t i = 0; i < n; i++)
+            add_children(set[i], &set, &n, &cap);
+        for (size_t i = before; i < n; i++)
+            kill(set[i], SIGSTOP);
+        if (n == before)
+            break;
+    }
+    for (size_t i = 0; i < n; i++)
+        kill(set[i], SIGKILL);
+    kill(-root, SIGKILL);
+    free(set);
 }
 
 void nox__kill_descendants(void)
@@ -275,11 +346,12 @@ void nox__kill_descendants(void)
      * whole tree, including processes that left the process group or the
      * session (setsid, double fork). */
     for (;;) {
-        size_t n = 0;
-        pid_t *kids = list_children(&n);
+        pid_t *set = NULL;
+        size_t n = 0, cap = 0;
+        add_children(getpid(), &set, &n, &cap);
         for (size_t i = 0; i < n; i++)
-            kill(kids[i], SIGKILL);
-        free(kids);
+            kill(set[i], SIGKILL);
+        free(set);
         if (n == 0) {
             while (waitpid(-1, NULL, WNOHANG) > 0)
                 ;
@@ -292,191 +364,4 @@ void nox__kill_descendants(void)
         while (waitpid(-1, NULL, WNOHANG) > 0)
             ;
     }
-}
-
-static void send_result(int conn, const struct nox_exec_status *st)
-{
-    nox__proto_send(conn, NOX_OP_RESULT, st, sizeof *st, NULL, 0);
-}
-
-/* After the result: stay until the library has drained the output and
- * closed the connection, so the holder starts draining the pipes only
- * once the library no longer reads them. */
-NOX_NORETURN static void finish(int conn, int sig_fd)
-{
-    struct pollfd p[2] = { { conn, POLLIN, 0 }, { sig_fd, POLLIN, 0 } };
-    int64_t end = nox__now_mono_ns() + DONE_GRACE_MS * 1000000LL;
-    for (;;) {
-        int64_t left = (end - nox__now_mono_ns()) / 1000000;
-        if (left <= 0)
-            break;
-        int r = poll(p, 2, (int)left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        if (p[1].revents) {
-            struct signalfd_siginfo si;
-            while (read(sig_fd, &si, sizeof si) == sizeof si)
-                ;
-            while (waitpid(-1, NULL, WNOHANG) > 0)
-                ;
-        }
-        if (p[0].revents) {
-            char b[64];
-            ssize_t n = recv(conn, b, sizeof b, MSG_DONTWAIT);
-            if (n <= 0 && !(n < 0 && errno == EAGAIN))
-                break;
-        }
-    }
-    _exit(0);
-}
-
-void nox__supervise(const nox_init_cfg *cfg, const nox_filter *filter, int conn,
-                    const char *payload, size_t len, int out_fd, int err_fd)
-{
-    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    struct nox_exec_status st = { 0 };
-    struct request rq;
-    char **env = NULL;
-    if (parse_request(payload, len, &rq) < 0 || !(env = build_env(cfg, &rq))) {
-        st.kind = NOX_EXIT_SETUP;
-        st.err = EPROTO;
-        snprintf(st.stage, sizeof st.stage, "request");
-        send_result(conn, &st);
-        _exit(1);
-    }
-    if ((rq.flags & NOX_EXF_REQUIRE_ISOLATION) && !(cfg->flags & NOX_CFGF_ISOLATED)) {
-        st.kind = NOX_EXIT_SETUP;
-        st.err = EPERM;
-        snprintf(st.stage, sizeof st.stage, "isolation");
-        send_result(conn, &st);
-        _exit(1);
-    }
-    if (!(cfg->flags & NOX_CFGF_ISOLATED) && map_workspace(cfg, &rq) < 0) {
-        st.kind = NOX_EXIT_SETUP;
-        st.err = ENOENT;
-        snprintf(st.stage, sizeof st.stage, "chdir");
-        send_result(conn, &st);
-        _exit(1);
-    }
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    int sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    int errp[2];
-    if (sig_fd < 0 || pipe2(errp, O_CLOEXEC) < 0) {
-        st.kind = NOX_EXIT_SETUP;
-        st.err = errno;
-        snprintf(st.stage, sizeof st.stage, "pipe");
-        send_result(conn, &st);
-        _exit(1);
-    }
-    int64_t t0 = nox__now_mono_ns();
-    pid_t pid = fork();
-    if (pid < 0) {
-        st.kind = NOX_EXIT_SETUP;
-        st.err = errno;
-        snprintf(st.stage, sizeof st.stage, "fork");
-        send_result(conn, &st);
-        _exit(1);
-    }
-    if (pid == 0) {
-        close(errp[0]);
-        run_command(cfg, filter, &rq, env, out_fd, err_fd, errp[1]);
-    }
-    close(errp[1]);
-    close(out_fd);
-    close(err_fd);
-    /* End of file on the error pipe means execve succeeded (the pipe is
-     * close-on-exec); a record means it failed, and where. */
-    struct setup_error se;
-    ssize_t n = nox__read_full(errp[0], &se, sizeof se);
-    close(errp[0]);
-    if (n == (ssize_t)sizeof se) {
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        st.kind = NOX_EXIT_SETUP;
-        st.err = se.err;
-        memcpy(st.stage, se.stage, sizeof st.stage);
-        st.stage[sizeof st.stage - 1] = '\0';
-        st.duration_ns = nox__now_mono_ns() - t0;
-        send_result(conn, &st);
-        finish(conn, sig_fd);
-    }
-    int64_t started[1] = { pid };
-    nox__proto_send(conn, NOX_OP_STARTED, started, sizeof started, NULL, 0);
-
-    int64_t deadline = rq.timeout_ms ? t0 + (int64_t)rq.timeout_ms * 1000000LL : INT64_MAX;
-    int storage_fd = -1;
-    if (cfg->storage_bytes)
-        storage_fd = open((cfg->flags & NOX_CFGF_ISOLATED) ? "/workspace" : cfg->workspace,
-                          O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int64_t next_storage = t0 + STORAGE_POLL_MS * 1000000LL;
-    struct pollfd p[2] = { { conn, POLLIN, 0 }, { sig_fd, POLLIN, 0 } };
-    for (;;) {
-        int64_t now = nox__now_mono_ns();
-        int64_t until = deadline;
-        if (storage_fd >= 0 && next_storage < until)
-            until = next_storage;
-        int wait_ms = until == INT64_MAX ? -1 : (int)NOX_MAX(0, (until - now + 999999) / 1000000);
-        int r = poll(p, 2, wait_ms);
-        if (r < 0 && errno != EINTR)
-            break;
-        if (r > 0 && p[1].revents) {
-            struct signalfd_siginfo si;
-            while (read(sig_fd, &si, sizeof si) == sizeof si)
-                ;
-            int status;
-            pid_t w;
-            bool done = false;
-            while ((w = waitpid(-1, &status, WNOHANG)) > 0) {
-                if (w != pid)
-                    continue;
-                st.duration_ns = nox__now_mono_ns() - t0;
-                if (WIFEXITED(status)) {
-                    st.kind = NOX_EXIT_NORMAL;
-                    st.code = WEXITSTATUS(status);
-                } else {
-                    st.kind = NOX_EXIT_SIGNAL;
-                    st.sig = WTERMSIG(status);
-                }
-                done = true;
-            }
-            if (done) {
-                send_result(conn, &st);
-                finish(conn, sig_fd);
-            }
-        }
-        if (r > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-            /* The library went away (or asked to cancel): the exec's tree
-             * goes too. */
-            kill(-pid, SIGKILL);
-            nox__kill_descendants();
-            _exit(0);
-        }
-        now = nox__now_mono_ns();
-        if (now >= deadline) {
-            kill(-pid, SIGKILL);
-            nox__kill_descendants();
-            st.kind = NOX_EXIT_TIMEOUT;
-            st.duration_ns = nox__now_mono_ns() - t0;
-            send_result(conn, &st);
-            finish(conn, sig_fd);
-        }
-        if (storage_fd >= 0 && now >= next_storage) {
-            next_storage = now + STORAGE_POLL_MS * 1000000LL;
-            if (nox__tree_usage(storage_fd, cfg->storage_bytes) > cfg->storage_bytes) {
-                kill(-pid, SIGKILL);
-                nox__kill_descendants();
-                st.kind = NOX_EXIT_STORAGE;
-                st.duration_ns = nox__now_mono_ns() - t0;
-                send_result(conn, &st);
-                finish(conn, sig_fd);
-            }
-        }
-    }
-    kill(-pid, SIGKILL);
-    nox__kill_descendants();
-    _exit(1);
 }

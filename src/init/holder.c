@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The holder: pid 1 of a sandbox (or, unisolated, a child subreaper on the
  * host). It owns the sandbox's namespaces for as long as the sandbox lives,
- * so an exec costs a fork of this small process and not a new set of
- * namespaces and mounts. */
+ * so an exec costs a vfork and an execve, not a new set of namespaces and
+ * mounts. It runs every exec itself, in one event loop: starts the command,
+ * watches its deadline and its client's connection, reports how it ended,
+ * and reaps whatever the sandbox's processes leave behind. As pid 1 it is
+ * immune to signals from inside the sandbox, so no command can take the
+ * bookkeeping of another exec down with a kill -9 -1. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -20,19 +24,32 @@
 
 #define TICK_MS             1000
 #define STORAGE_EVERY_TICKS 2
+#define STORAGE_POLL_MS     250
 #define REQUEST_TIMEOUT_MS  5000
+/* How long a finished exec waits for its client to close the connection
+ * (it drains the output first) before the holder gives up on it. */
+#define DONE_GRACE_MS 60000
 
-struct running {
-    pid_t supervisor;
-    int out_r, err_r;
+/* One exec, from its start until its client has closed the connection. */
+struct job {
+    pid_t pid; /* the command; 0 once reaped */
+    int conn;  /* the library's connection */
+    int out_r; /* read ends: drained here once the exec is over, so */
+    int err_r; /* background writers never meet a broken pipe */
+    int64_t t0;
+    int64_t deadline; /* INT64_MAX: none */
+    int kind;         /* why it ended when we killed it: NOX_EXIT_* */
+    bool done;        /* result sent */
 };
+
+static bool grow_jobs(void);
 
 static const nox_init_cfg *cfg;
 static nox_filter filter;
 static int sigfd = -1;
 static int workspace_fd = -1;
-static struct running *runs;
-static size_t n_runs, cap_runs;
+static struct job *jobs;
+static size_t n_jobs, cap_jobs;
 static int *drains;
 static size_t n_drains, cap_drains;
 
@@ -121,25 +138,69 @@ static void add_drain(int fd)
     drains[n_drains++] = fd;
 }
 
+static void send_status(struct job *j, const struct nox_exec_status *st)
+{
+    nox__proto_send(j->conn, NOX_OP_RESULT, st, sizeof *st, NULL, 0);
+    j->done = true;
+    /* From now on the library drains what the command wrote and then
+     * closes the connection; allow it a while. */
+    j->deadline = nox__now_mono_ns() + DONE_GRACE_MS * 1000000LL;
+}
+
+/* The exec is over for good: its pipes go to the drain set. */
+static void job_remove(size_t i)
+{
+    struct job *j = &jobs[i];
+    close(j->conn);
+    add_drain(j->out_r);
+    add_drain(j->err_r);
+    jobs[i] = jobs[--n_jobs];
+}
+
+static void job_ended(struct job *j, int status)
+{
+    struct nox_exec_status st = { 0 };
+    st.duration_ns = nox__now_mono_ns() - j->t0;
+    if (j->kind) {
+        st.kind = j->kind;
+    } else if (WIFEXITED(status)) {
+        st.kind = NOX_EXIT_NORMAL;
+        st.code = WEXITSTATUS(status);
+    } else {
+        st.kind = NOX_EXIT_SIGNAL;
+        st.sig = WTERMSIG(status);
+    }
+    j->pid = 0;
+    if (j->conn >= 0)
+        send_status(j, &st);
+}
+
 static void reap(void)
 {
     for (;;) {
-        pid_t pid = waitpid(-1, NULL, WNOHANG);
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0)
             return;
-        for (size_t i = 0; i < n_runs; i++) {
-            if (runs[i].supervisor != pid)
-                continue;
-            /* The exec is over and the library has drained what it wanted;
-             * from now on whatever background processes write to the
-             * exec's stdout/stderr is read and dropped here, so they never
-             * die of a broken pipe. */
-            add_drain(runs[i].out_r);
-            add_drain(runs[i].err_r);
-            runs[i] = runs[--n_runs];
-            break;
+        for (size_t i = 0; i < n_jobs; i++) {
+            if (jobs[i].pid == pid) {
+                job_ended(&jobs[i], status);
+                break;
+            }
         }
+        /* Anything else is an orphan the sandbox left: reaped, nothing
+         * more to do. */
     }
+}
+
+/* Stops exec @p j now: its command's whole tree is killed and the result
+ * says @p kind (timeout, storage; 0 for a cancel, which sends none). */
+static void job_kill(struct job *j, int kind)
+{
+    if (!j->pid)
+        return;
+    j->kind = kind;
+    nox__kill_tree(j->pid);
 }
 
 /* Kills every process of the sandbox except this one and waits until they
@@ -159,11 +220,12 @@ static void kill_everything(void)
     } else {
         nox__kill_descendants();
     }
-    for (size_t i = 0; i < n_runs; i++) {
-        close(runs[i].out_r);
-        close(runs[i].err_r);
+    for (size_t i = 0; i < n_jobs; i++) {
+        close(jobs[i].conn);
+        close(jobs[i].out_r);
+        close(jobs[i].err_r);
     }
-    n_runs = 0;
+    n_jobs = 0;
 }
 
 static int64_t count_processes(void)
@@ -192,49 +254,82 @@ static bool expired(void)
     return st.st_mtim.tv_sec <= now.tv_sec;
 }
 
+static bool grow_jobs(void)
+{
+    size_t nc = cap_jobs ? cap_jobs * 2 : 16;
+    struct job *p = realloc(jobs, nc * sizeof *p);
+    if (!p)
+        return false;
+    jobs = p;
+    cap_jobs = nc;
+    return true;
+}
+
+static void refuse(int conn, const char *stage, int err)
+{
+    struct nox_exec_status st = { 0 };
+    st.kind = NOX_EXIT_SETUP;
+    st.err = err;
+    snprintf(st.stage, sizeof st.stage, "%s", stage);
+    nox__proto_send(conn, NOX_OP_RESULT, &st, sizeof st, NULL, 0);
+}
+
 static void handle_exec(int conn, const nox_buf *payload, int *fds, size_t nfds)
 {
+    /* fds: the command's stdout and stderr (write ends), then the read
+     * ends, which we keep for draining once the exec is over. */
     if (nfds != 4) {
         for (size_t i = 0; i < nfds; i++)
             close(fds[i]);
         close(conn);
         return;
     }
-    if (n_runs == cap_runs) {
-        size_t nc = cap_runs ? cap_runs * 2 : 16;
-        struct running *p = realloc(runs, nc * sizeof *p);
-        if (!p)
-            goto refuse;
-        runs = p;
-        cap_runs = nc;
+    nox_job_request rq;
+    if (nox__job_request_parse(payload->data, payload->len, &rq) < 0) {
+        refuse(conn, "request", EPROTO);
+        goto drop;
     }
-    pid_t pid = fork();
-    if (pid < 0)
-        goto refuse;
-    if (pid == 0) {
-        /* The supervisor keeps exactly the connection and the two write
-         * ends, at known numbers; the holder's other descriptors (other
-         * execs' pipes, the listening socket) must not leak into it. */
-        int keep[3] = { conn, fds[0], fds[1] };
-        for (int i = 0; i < 3; i++) {
-            int nfd = fcntl(keep[i], F_DUPFD_CLOEXEC, 20);
-            if (nfd < 0)
-                _exit(1);
-            keep[i] = nfd;
-        }
-        for (int i = 0; i < 3; i++) {
-            if (dup3(keep[i], 3 + i, O_CLOEXEC) < 0)
-                _exit(1);
-        }
-        syscall(SYS_close_range, 6U, ~0U, 0);
-        nox__supervise(cfg, &filter, 3, payload->data, payload->len, 4, 5);
+    if ((rq.flags & NOX_EXF_REQUIRE_ISOLATION) && !(cfg->flags & NOX_CFGF_ISOLATED)) {
+        refuse(conn, "isolation", EPERM);
+        goto drop_rq;
     }
-    close(conn);
+    if (!(cfg->flags & NOX_CFGF_ISOLATED) && nox__job_map_workspace(cfg, &rq) < 0) {
+        refuse(conn, "chdir", ENOENT);
+        goto drop_rq;
+    }
+    if (nox__job_build_env(cfg, &rq) < 0 || (n_jobs == cap_jobs && !grow_jobs())) {
+        refuse(conn, "memory", ENOMEM);
+        goto drop_rq;
+    }
+    uint64_t rq_timeout_ms = rq.timeout_ms;
+    struct job *j = &jobs[n_jobs];
+    *j = (struct job){ 0, conn, fds[2], fds[3], nox__now_mono_ns(), INT64_MAX, 0, false };
+    struct nox_exec_status st;
+    pid_t pid = nox__job_spawn(cfg, &filter, &rq, fds[0], fds[1], &st);
     close(fds[0]);
     close(fds[1]);
-    runs[n_runs++] = (struct running){ pid, fds[2], fds[3] };
+    nox__job_request_clear(&rq);
+    n_jobs++;
+    if (pid < 0) {
+        refuse(conn, "fork", errno);
+        j->done = true;
+        j->deadline = nox__now_mono_ns() + DONE_GRACE_MS * 1000000LL;
+        return;
+    }
+    if (st.kind == NOX_EXIT_SETUP) {
+        /* The child wrote why into shared memory and exited; it is
+         * reaped with the rest. */
+        st.duration_ns = nox__now_mono_ns() - j->t0;
+        send_status(j, &st);
+        return;
+    }
+    j->pid = pid;
+    if (rq_timeout_ms)
+        j->deadline = j->t0 + (int64_t)rq_timeout_ms * 1000000LL;
     return;
-refuse:
+drop_rq:
+    nox__job_request_clear(&rq);
+drop:
     for (size_t i = 0; i < nfds; i++)
         close(fds[i]);
     close(conn);
@@ -259,7 +354,7 @@ static void handle_conn(int conn)
     case NOX_OP_PING: {
         struct nox_holder_status st = { 0 };
         st.pid_in_sandbox = getpid();
-        st.running_execs = (int64_t)n_runs;
+        st.running_execs = (int64_t)n_jobs;
         st.processes = count_processes();
         st.workspace_bytes =
             workspace_fd >= 0 ? (int64_t)nox__tree_usage(workspace_fd, UINT64_MAX) : -1;
@@ -303,7 +398,7 @@ static void drain_ready(struct pollfd *p, size_t n)
  * the background is stopped. Files stay, so the owner can clean up. */
 static void check_storage(void)
 {
-    if (!cfg->storage_bytes || workspace_fd < 0 || n_runs > 0)
+    if (!cfg->storage_bytes || workspace_fd < 0 || n_jobs > 0)
         return;
     if (count_processes() == 0)
         return;
@@ -312,23 +407,61 @@ static void check_storage(void)
     kill_everything();
 }
 
+/* The workspace of a sandbox with execs running: killed when over its
+ * limit, polled every STORAGE_POLL_MS (kubelet evicts the same way). */
+static void check_storage_during_execs(void)
+{
+    if (nox__tree_usage(workspace_fd, cfg->storage_bytes) <= cfg->storage_bytes)
+        return;
+    for (size_t i = 0; i < n_jobs; i++)
+        if (jobs[i].pid && !jobs[i].done)
+            job_kill(&jobs[i], NOX_EXIT_STORAGE);
+}
+
 static void serve(int listen_fd)
 {
     int64_t next_tick = nox__now_mono_ns() + TICK_MS * 1000000LL;
+    int64_t next_storage = 0;
     unsigned ticks = 0;
+    struct pollfd *p = NULL;
+    size_t cap = 0;
     for (;;) {
-        size_t n = 2 + n_drains;
-        struct pollfd *p = calloc(n, sizeof *p);
-        if (!p) {
-            struct timespec ts = { 0, 100000000 };
-            nanosleep(&ts, NULL);
-            continue;
+        size_t n = 2 + n_jobs + n_drains;
+        if (n > cap) {
+            struct pollfd *np = realloc(p, n * 2 * sizeof *np);
+            if (!np) {
+                struct timespec ts = { 0, 100000000 };
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            p = np;
+            cap = n * 2;
         }
         p[0] = (struct pollfd){ sigfd, POLLIN, 0 };
         p[1] = (struct pollfd){ listen_fd, POLLIN, 0 };
+        int64_t now = nox__now_mono_ns();
+        int64_t until = next_tick;
+        bool running = false;
+        for (size_t i = 0; i < n_jobs; i++) {
+            /* The connection becomes readable only when the library closes
+             * it (done, or a cancel: it sends nothing after the request). */
+            p[2 + i] = (struct pollfd){ jobs[i].conn, POLLIN, 0 };
+            if (jobs[i].deadline < until)
+                until = jobs[i].deadline;
+            if (jobs[i].pid && !jobs[i].done)
+                running = true;
+        }
+        if (running && cfg->storage_bytes && workspace_fd >= 0) {
+            if (!next_storage)
+                next_storage = now + STORAGE_POLL_MS * 1000000LL;
+            if (next_storage < until)
+                until = next_storage;
+        } else {
+            next_storage = 0;
+        }
         for (size_t i = 0; i < n_drains; i++)
-            p[2 + i] = (struct pollfd){ drains[i], POLLIN, 0 };
-        int64_t wait_ms = (next_tick - nox__now_mono_ns()) / 1000000;
+            p[2 + n_jobs + i] = (struct pollfd){ drains[i], POLLIN, 0 };
+        int64_t wait_ms = (until - now + 999999) / 1000000;
         int r = poll(p, n, (int)NOX_MAX(0, NOX_MIN(wait_ms, TICK_MS)));
         if (r > 0 && (p[0].revents & POLLIN)) {
             struct signalfd_siginfo si;
@@ -342,16 +475,52 @@ static void serve(int listen_fd)
             reap();
         }
         if (r > 0) {
-            drain_ready(p + 2, n - 2);
+            drain_ready(p + 2 + n_jobs, n - 2 - n_jobs);
+            /* Jobs whose client closed the connection: a finished one is
+             * over; a running one is cancelled, its tree killed. Walk
+             * backwards: job_remove moves the last job into the hole. */
+            for (size_t i = n_jobs; i-- > 0;) {
+                if (i >= n - 2 || !p[2 + i].revents || p[2 + i].fd != jobs[i].conn)
+                    continue;
+                if (jobs[i].pid && !jobs[i].done) {
+                    job_kill(&jobs[i], 0);
+                    close(jobs[i].conn);
+                    jobs[i].conn = -1;
+                    jobs[i].done = true;
+                    jobs[i].deadline = INT64_MAX;
+                } else {
+                    job_remove(i);
+                }
+            }
             if (p[1].revents & POLLIN) {
                 int conn = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
                 if (conn >= 0)
                     handle_conn(conn);
             }
         }
-        free(p);
-        if (nox__now_mono_ns() >= next_tick) {
-            next_tick = nox__now_mono_ns() + TICK_MS * 1000000LL;
+        now = nox__now_mono_ns();
+        for (size_t i = n_jobs; i-- > 0;) {
+            struct job *j = &jobs[i];
+            if (j->conn < 0 && !j->pid) {
+                /* Cancelled, and its command reaped. */
+                add_drain(j->out_r);
+                add_drain(j->err_r);
+                jobs[i] = jobs[--n_jobs];
+            } else if (now >= j->deadline) {
+                if (j->pid && !j->done) {
+                    job_kill(j, NOX_EXIT_TIMEOUT);
+                    j->deadline = INT64_MAX; /* the result goes out at the reap */
+                } else if (j->done) {
+                    job_remove(i); /* the library never closed: give up on it */
+                }
+            }
+        }
+        if (next_storage && now >= next_storage) {
+            next_storage = now + STORAGE_POLL_MS * 1000000LL;
+            check_storage_during_execs();
+        }
+        if (now >= next_tick) {
+            next_tick = now + TICK_MS * 1000000LL;
             if (expired()) {
                 kill_everything();
                 _exit(0);

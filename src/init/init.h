@@ -9,10 +9,10 @@
  * then serves exec requests on the control socket, reaps orphans, watches
  * expiry and storage, and kills everything on SHUTDOWN or expiry.
  *
- * Each exec gets a supervisor, forked from the holder (a small process, so
- * fork is cheap here), which is a child subreaper: everything the command
- * starts stays below it while the command runs, so a timeout kills the whole
- * tree and nothing else. */
+ * The holder starts each command itself (vfork + execve) and makes it a
+ * child subreaper: everything the command starts stays below it while the
+ * command runs, so a timeout or a cancel kills the whole tree and nothing
+ * else (see exec.c). */
 #ifndef NOX_INIT_H
 #define NOX_INIT_H
 
@@ -82,15 +82,38 @@ int nox__loopback_up(char *msg) NOX_HIDDEN;
 /* Compiles the seccomp policy for commands. */
 int nox__seccomp_build(nox_filter *f, char *msg) NOX_HIDDEN;
 
-/* Supervisor of one exec (in a child of the holder). Never returns. */
-NOX_NORETURN void nox__supervise(const nox_init_cfg *cfg, const nox_filter *filter, int conn,
-                                 const char *payload, size_t len, int out_fd,
-                                 int err_fd) NOX_HIDDEN;
+/* One exec request, decoded. */
+typedef struct nox_job_request {
+    char **argv;
+    size_t argc;
+    char **env; /* the command's complete environment (see build_env) */
+    size_t envc;
+    char *cwd;
+    char *path; /* PATH of env, for the search */
+    uint64_t timeout_ms;
+    uint32_t flags;
+} nox_job_request;
+
+int nox__job_request_parse(const char *payload, size_t len, nox_job_request *rq) NOX_HIDDEN;
+void nox__job_request_clear(nox_job_request *rq) NOX_HIDDEN;
+/* Unisolated: maps /workspace to the host; -1 for anything outside it. */
+int nox__job_map_workspace(const nox_init_cfg *cfg, nox_job_request *rq) NOX_HIDDEN;
+int nox__job_build_env(const nox_init_cfg *cfg, nox_job_request *rq) NOX_HIDDEN;
+
+/* Starts the command with vfork. Returns its pid, or -1 (errno) when it
+ * could not even be forked. When the child failed before execve, it has
+ * exited and @p out says where (kind NOX_EXIT_SETUP). */
+pid_t nox__job_spawn(const nox_init_cfg *cfg, const nox_filter *filter, const nox_job_request *rq,
+                     int out_fd, int err_fd, struct nox_exec_status *out) NOX_HIDDEN;
+
+/* Freezes, then kills, @p root (a command, subreaper of its tree) and
+ * everything below it. The dead are left for the caller to reap. */
+void nox__kill_tree(pid_t root) NOX_HIDDEN;
 
 /* SIGKILLs every process below the caller (a subreaper) and reaps them. */
 void nox__kill_descendants(void) NOX_HIDDEN;
 
-/* Signals the holder and supervisors handle through signalfd. */
+/* Signals the holder handles through its signalfd. */
 void nox__block_signals(sigset_t *ret_old) NOX_HIDDEN;
 
 #endif

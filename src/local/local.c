@@ -148,8 +148,8 @@ static int build_report(nox_local *l, nox_meta *m, const nox_cgroup_set *cg, nox
                                       "unisolated: commands share the host's /tmp");
     bad |= nox__sandbox_add_limit(r, "output", NULL, l->base.opts->max_output_bytes, true,
                                   "capture", NULL);
-    bad |= nox__sandbox_add_limit(r, "timeout", NULL, lim->max_exec_timeout_seconds, true,
-                                  "supervisor", NULL);
+    bad |= nox__sandbox_add_limit(r, "timeout", NULL, lim->max_exec_timeout_seconds, true, "holder",
+                                  NULL);
     if (bad) {
         nox_sandbox_free(r);
         return nox__error_oom(err);
@@ -265,31 +265,43 @@ static int create_new(nox_local *l, const char *id, const nox_create_options *o,
         r = nox__error_errno(err, NOX_E_IO, errno, "write the expiry of sandbox `%s`", id);
         goto fail;
     }
-    if ((r = nox__meta_save(sbfd, &m, err)) < 0)
+    /* An isolated holder opens its workspace once, at start, so it can
+     * start while the sandbox is still under tmp/: the sandbox then appears
+     * complete and running, with its metadata written once. An unisolated
+     * holder maps /workspace to the final path at every exec, so it starts
+     * after the rename. */
+    if (m.isolated && (r = nox__pod_start(l, id, tmp, sbfd, &m, err)) < 0)
         goto fail;
+    if ((r = nox__meta_save(sbfd, &m, err)) < 0)
+        goto fail_stop;
     char final[NOX_SESSION_ID_MAX + 16];
     snprintf(final, sizeof final, "sandboxes/%s", id);
     if (renameat2(l->state_fd, tmp, l->state_fd, final, RENAME_NOREPLACE) < 0) {
         if (errno == EEXIST || errno == ENOTEMPTY) {
             r = 1;
-            goto fail;
+            goto fail_stop;
         }
         r = nox__error_errno(err, NOX_E_IO, errno, "move sandbox `%s` into place", id);
-        goto fail;
+        goto fail_stop;
     }
-    /* From here the sandbox exists; if its holder cannot start, it is
-     * removed again so a failed create leaves nothing behind. */
-    r = nox__pod_start(l, id, sbfd, &m, err);
-    if (r == 0)
-        r = nox__meta_save(sbfd, &m, err);
-    if (r < 0) {
-        nox__sandbox_destroy(l, id, sbfd, NULL);
-        nox__meta_clear(&m);
-        return r;
+    if (!m.isolated) {
+        /* From here the sandbox exists; if its holder cannot start, it is
+         * removed again so a failed create leaves nothing behind. */
+        r = nox__pod_start(l, id, final, sbfd, &m, err);
+        if (r == 0)
+            r = nox__meta_save(sbfd, &m, err);
+        if (r < 0) {
+            nox__sandbox_destroy(l, id, sbfd, NULL);
+            nox__meta_clear(&m);
+            return r;
+        }
     }
     r = describe(l, sbfd, &m, false, ret_sb, err);
     nox__meta_clear(&m);
     return r;
+fail_stop:
+    if (m.holder_pid)
+        nox__pod_stop(sbfd, &m);
 fail:
     for (size_t i = 0; i < m.n_cgroup_dirs; i++)
         nox__cgroup_remove(m.cgroup_dirs[i]);
@@ -352,7 +364,7 @@ static int local_create(nox_backend *b, const char *id, const nox_create_options
             if (s >= 0) {
                 close(s);
             } else {
-                r = nox__pod_start(l, id, sbfd, &m, err);
+                r = nox__pod_start(l, id, NULL, sbfd, &m, err);
                 if (r == 0)
                     r = nox__meta_save(sbfd, &m, err);
             }
@@ -375,13 +387,14 @@ static int open_for_use(nox_local *l, const char *id, int *ret_fd, nox_error *er
     int r = nox__sandbox_open(l, id, &sbfd, err);
     if (r < 0)
         return r;
-    if (is_expired(sbfd)) {
+    r = nox__expiry_use(sbfd);
+    if (r == 1) {
         _cleanup_close_ int locked = -1;
         if (nox__sandbox_lock(l, id, &locked, NULL) == 0 && is_expired(locked))
             nox__sandbox_destroy(l, id, locked, NULL);
         return nox__error_set(err, NOX_E_NOT_FOUND, "sandbox `%s` does not exist (it expired)", id);
     }
-    if (nox__expiry_touch(sbfd, 0) < 0)
+    if (r < 0)
         return nox__error_errno(err, NOX_E_IO, errno, "touch sandbox `%s`", id);
     *ret_fd = steal_fd(&sbfd);
     return 0;
@@ -405,9 +418,12 @@ static int local_exec(nox_backend *b, const char *id, const char *const *argv,
     int r = open_for_use(l, id, &sbfd, err);
     if (r < 0)
         return r;
+    int64_t t0 = nox__now_mono_ns();
     r = nox__pod_exec(l, id, sbfd, argv, o, ret_res, err);
-    /* A long command counts as use until its end. */
-    nox__expiry_touch(sbfd, 0);
+    /* A long command counts as use until its end (a short one was just
+     * counted at its start). */
+    if (nox__now_mono_ns() - t0 > 1000000000LL)
+        nox__expiry_touch(sbfd, 0);
     return r;
 }
 
@@ -573,7 +589,13 @@ static int local_remove(nox_backend *b, const char *id, nox_error *err)
     int r = nox__sandbox_lock(l, id, &sbfd, err);
     if (r < 0)
         return r;
-    return nox__sandbox_destroy(l, id, sbfd, err);
+    /* Expired is gone, for delete as for every other operation; it is
+     * removed now all the same. */
+    bool expired = is_expired(sbfd);
+    r = nox__sandbox_destroy(l, id, sbfd, err);
+    if (r == 0 && expired)
+        return nox__error_set(err, NOX_E_NOT_FOUND, "sandbox `%s` does not exist (it expired)", id);
+    return r;
 }
 
 static int local_info(nox_backend *b, const char *id, nox_sandbox **ret_sb, nox_error *err)
@@ -666,6 +688,14 @@ static int local_health(nox_backend *b, nox_error *err)
         nox__error_errno(err, NOX_E_IO, errno, "state directory `%s`", l->state_dir);
         return 0;
     }
+    if (faccessat(l->state_fd, "sandboxes", W_OK | X_OK, AT_EACCESS) < 0) {
+        nox__error_errno(err, NOX_E_IO, errno, "state directory `%s/sandboxes`", l->state_dir);
+        return 0;
+    }
+    if (access(l->init_path, X_OK) < 0) {
+        nox__error_errno(err, NOX_E_ISOLATION, errno, "sandbox helper `%s`", l->init_path);
+        return 0;
+    }
     return 1;
 }
 
@@ -702,6 +732,7 @@ int nox__local_backend_new(const nox_client_options *opts, nox_backend **ret_b, 
         return nox__error_oom(err);
     l->base.ops = &local_ops;
     l->base.opts = opts;
+    l->base.cancel_fd = -1;
     l->state_fd = -1;
     l->cg.layout = "none";
     l->uid = geteuid();
@@ -722,6 +753,7 @@ int nox__local_backend_new(const nox_client_options *opts, nox_backend **ret_b, 
     int r = nox__find_init(opts->init_path, &l->init_path, err);
     if (r == 0)
         r = nox__store_open(opts, &l->state_dir, &l->state_fd, err);
+    l->base.location = l->state_dir;
     if (r == 0 && opts->sweep_expired)
         r = nox__store_sweep(l, NULL, err);
     if (r < 0) {

@@ -127,6 +127,9 @@ int nox__sandbox_lock(nox_local *l, const char *id, int *ret_fd, nox_error *err)
 int nox__expiry_read(int sbfd, int64_t *ret_expires, int64_t *ret_ttl) NOX_HIDDEN;
 /* Sets expiry to now + TTL (TTL rewritten when @p ttl > 0). */
 int nox__expiry_touch(int sbfd, int64_t ttl) NOX_HIDDEN;
+/* For a use of the sandbox: 1 when it has expired (left as is), else 0
+ * after resetting its expiry to now + its TTL; -1 on failure. One open. */
+int nox__expiry_use(int sbfd) NOX_HIDDEN;
 /* Removes a locked sandbox: stops its holder, removes its cgroups, moves
  * it to the trash, frees its uid slot, deletes its files. */
 int nox__sandbox_destroy(nox_local *l, const char *id, int sbfd, nox_error *err) NOX_HIDDEN;
@@ -139,8 +142,11 @@ int64_t nox__uid_slot_take(nox_local *l, const char *id, nox_error *err) NOX_HID
 void nox__uid_slot_release(nox_local *l, int64_t slot) NOX_HIDDEN;
 
 /* ---- the holder, library side ---- */
-/* Starts the holder of a locked sandbox whose holder is not running. */
-int nox__pod_start(nox_local *l, const char *id, int sbfd, nox_meta *m, nox_error *err) NOX_HIDDEN;
+/* Starts the holder of a locked sandbox whose holder is not running. @p dir
+ * is where the sandbox is, relative to the state directory (NULL for
+ * "sandboxes/ID"); an isolated holder opens the workspace there once. */
+int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_meta *m,
+                   nox_error *err) NOX_HIDDEN;
 /* Connects to the holder's control socket; -ENOENT/-ECONNREFUSED when it
  * does not run. */
 int nox__pod_connect(int sbfd) NOX_HIDDEN;

@@ -38,10 +38,11 @@ int nox__find_init(const char *opt, char **ret_path, nox_error *err)
     const char *env = getenv("NOXRUNNER_INIT");
     if (!n && env && *env)
         candidates[n++] = env;
-    if (!n) {
+    /* No fallback into a build tree: an installed daemon running root
+     * must never pick up a helper from wherever it was compiled. Tests and
+     * `make run` point NOXRUNNER_INIT at the built one. */
+    if (!n)
         candidates[n++] = NOX_INIT_INSTALL_PATH;
-        candidates[n++] = NOX_INIT_BUILD_PATH;
-    }
     for (size_t i = 0; i < n; i++) {
         if (access(candidates[i], X_OK) == 0) {
             *ret_path = strdup(candidates[i]);
@@ -49,9 +50,10 @@ int nox__find_init(const char *opt, char **ret_path, nox_error *err)
         }
     }
     return nox__error_set(err, NOX_E_ISOLATION,
-                          "the sandbox helper nox-init was not found (looked for `%s`%s%s); "
-                          "install NoxRunner or set NOXRUNNER_INIT to its path",
-                          candidates[0], n > 1 ? " and `" : "", n > 1 ? candidates[1] : "");
+                          "the sandbox helper nox-init was not found at `%s`; install NoxRunner "
+                          "(make install) or set NOXRUNNER_INIT to the built one "
+                          "(build/nox-init)",
+                          candidates[0]);
 }
 
 /* Unix socket paths are limited to 108 bytes; going through the sandbox
@@ -83,16 +85,6 @@ int nox__pod_connect(int sbfd)
     return s;
 }
 
-/* Is the holder there at all (after an exec lost its supervisor)? */
-static int holder_alive(int sbfd)
-{
-    int s = nox__pod_connect(sbfd);
-    if (s < 0)
-        return s;
-    close(s);
-    return 0;
-}
-
 int nox__pod_ping(int sbfd, struct nox_holder_status *ret_st)
 {
     _cleanup_close_ int s = nox__pod_connect(sbfd);
@@ -111,8 +103,8 @@ int nox__pod_ping(int sbfd, struct nox_holder_status *ret_st)
 
 /* ---- starting the holder ---- */
 
-static int build_config(nox_local *l, const char *id, int sbfd, const nox_meta *m, nox_buf *b,
-                        nox_error *err)
+static int build_config(nox_local *l, const char *id, const char *dir, const nox_meta *m,
+                        nox_buf *b, nox_error *err)
 {
     const nox_local_limits *lim = &l->base.opts->limits;
     uint32_t flags = 0;
@@ -120,7 +112,8 @@ static int build_config(nox_local *l, const char *id, int sbfd, const nox_meta *
         flags |= NOX_CFGF_ISOLATED;
     if (l->privileged)
         flags |= NOX_CFGF_PRIVILEGED;
-    _cleanup_free_ char *ws = nox__asprintf("%s/sandboxes/%s/workspace", l->state_dir, id);
+    _cleanup_free_ char *ws = dir ? nox__asprintf("%s/%s/workspace", l->state_dir, dir)
+                                  : nox__asprintf("%s/sandboxes/%s/workspace", l->state_dir, id);
     _cleanup_free_ char *host = nox__asprintf("%s%s", NOX_POD_NAME_PREFIX, id);
     if (!ws || !host)
         return nox__error_oom(err);
@@ -175,7 +168,6 @@ static int build_config(nox_local *l, const char *id, int sbfd, const nox_meta *
         memcpy(rec + 12, &rl[i].hard, 8);
         r |= nox__tlv_put(b, NOX_CFG_RLIMIT, rec, sizeof rec);
     }
-    (void)sbfd;
     return r ? nox__error_oom(err) : 0;
 }
 
@@ -240,7 +232,8 @@ static void reap_child(pid_t pid)
         ;
 }
 
-int nox__pod_start(nox_local *l, const char *id, int sbfd, nox_meta *m, nox_error *err)
+int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_meta *m,
+                   nox_error *err)
 {
     /* The control socket is bound and listening before the holder exists,
      * so a connect never races its start: it waits in the backlog. */
@@ -268,7 +261,7 @@ int nox__pod_start(nox_local *l, const char *id, int sbfd, nox_meta *m, nox_erro
     _cleanup_close_ int mine = sp[0];
     _cleanup_close_ int theirs = sp[1];
     _cleanup_buf_ nox_buf cfg = NOX_BUF_INIT;
-    int r = build_config(l, id, sbfd, m, &cfg, err);
+    int r = build_config(l, id, dir, m, &cfg, err);
     if (r < 0)
         return r;
     pid_t pid = -1;
@@ -469,7 +462,7 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
             nox_meta m;
             if ((r = nox__meta_load(locked, id, &m, err)) < 0)
                 return r;
-            r = nox__pod_start(l, id, locked, &m, err);
+            r = nox__pod_start(l, id, NULL, locked, &m, err);
             if (r == 0)
                 r = nox__meta_save(locked, &m, err);
             nox__meta_clear(&m);
@@ -500,16 +493,17 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
     close(errp[1]);
     nox_exec_result *res = NULL;
     struct nox_exec_status st = { 0 };
-    bool have_result = false, lost_supervisor = false;
+    bool have_result = false;
     if (r < 0) {
         r = nox__error_errno(err, NOX_E_EXEC, -r, "send the command to sandbox `%s`", id);
         goto out;
     }
     int64_t deadline = t0 + ((int64_t)o->timeout_seconds * 1000 + EXEC_GRACE_MS) * 1000000LL;
     while (!have_result) {
-        struct pollfd p[3] = { { conn, POLLIN, 0 },
+        struct pollfd p[4] = { { conn, POLLIN, 0 },
                                { cs[0].eof ? -1 : cs[0].fd, POLLIN, 0 },
-                               { cs[1].eof ? -1 : cs[1].fd, POLLIN, 0 } };
+                               { cs[1].eof ? -1 : cs[1].fd, POLLIN, 0 },
+                               { l->base.cancel_fd, POLLIN, 0 } };
         int64_t left = (deadline - nox__now_mono_ns()) / 1000000;
         if (left <= 0) {
             r = nox__error_set(err, NOX_E_TIMEOUT,
@@ -518,7 +512,13 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
                                id, (long)(EXEC_GRACE_MS / 1000));
             goto out;
         }
-        int pr = poll(p, 3, (int)NOX_MIN(left, 3600 * 1000));
+        if (nox__cancelled(&l->base)) {
+            /* Closing the connection (below) makes the holder kill the
+             * command's whole tree. */
+            r = nox__error_set(err, NOX_E_CANCELLED, "exec in sandbox `%s` cancelled", id);
+            goto out;
+        }
+        int pr = poll(p, 4, (int)NOX_MIN(left, 3600 * 1000));
         if (pr < 0) {
             if (errno == EINTR)
                 continue;
@@ -533,23 +533,18 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
             uint16_t op = 0;
             int rr = nox__proto_recv(conn, &op, &msg, 4096, NULL, NULL, 0, 5000);
             if (rr < 0) {
+                /* The holder, which runs the exec, is gone: the sandbox was
+                 * deleted or expired, or its holder was killed from the
+                 * host (the next exec starts a new one). */
                 struct stat sst;
-                if (fstatat(sbfd, "expires", &sst, AT_SYMLINK_NOFOLLOW) < 0 ||
-                    holder_alive(sbfd) < 0) {
-                    r = nox__error_set(err, NOX_E_NOT_FOUND,
-                                       "sandbox `%s` went away while running the command "
-                                       "(deleted or expired)",
-                                       id);
-                    goto out;
-                }
-                /* The sandbox lives on but the exec's supervisor is gone:
-                 * a command killed it (kill -9 -1 reaches every process of
-                 * the sandbox's user). Report what Kubernetes would: the
-                 * exec was killed. */
-                st.kind = NOX_EXIT_SIGNAL;
-                st.sig = SIGKILL;
-                lost_supervisor = true;
-                break;
+                bool gone = fstatat(sbfd, "expires", &sst, AT_SYMLINK_NOFOLLOW) < 0;
+                r = nox__error_set(err, gone ? NOX_E_NOT_FOUND : NOX_E_EXEC,
+                                   gone ? "sandbox `%s` went away while running the command "
+                                          "(deleted or expired)"
+                                        : "the holder of sandbox `%s` stopped while running the "
+                                          "command",
+                                   id);
+                goto out;
             }
             if (op == NOX_OP_RESULT && msg.len == sizeof st) {
                 memcpy(&st, msg.data, sizeof st);
@@ -595,9 +590,6 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
     case NOX_EXIT_SIGNAL:
         res->exit_code = 128 + st.sig;
         res->term_signal = st.sig;
-        if (lost_supervisor)
-            append_note(&cs[1].buf, "noxrunner: the command was killed inside the sandbox "
-                                    "before it reported its end\n");
         break;
     case NOX_EXIT_TIMEOUT:
         res->exit_code = 124;

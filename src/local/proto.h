@@ -11,8 +11,10 @@
  *    request. EXEC carries four fds (stdout and stderr write ends for the
  *    command, and the matching read ends, which the holder keeps so that
  *    background processes never meet a broken pipe once the exec is over);
- *    the supervisor of that exec answers STARTED, then RESULT, and exits when
- *    the library closes the connection. PING answers PONG; SHUTDOWN kills
+ *    the holder answers RESULT when the command has ended, and keeps the
+ *    exec's record until the library closes the connection (closing it
+ *    earlier cancels the exec: the command's tree is killed). PING answers
+ *    PONG; SHUTDOWN kills
  *    everything in the sandbox, answers BYE and exits.
  *
  * A message is a header (with the payload length) followed by the payload,
@@ -37,8 +39,8 @@ enum nox_op {
     NOX_OP_READY = 2,    /* launcher -> library: u64 holder pid, u64 start time */
     NOX_OP_FAIL = 3,     /* launcher/holder -> library: message */
     NOX_OP_EXEC = 10,    /* library -> holder, 4 fds */
-    NOX_OP_STARTED = 11, /* supervisor -> library: u64 pid (sandbox view) */
-    NOX_OP_RESULT = 12,  /* supervisor -> library: struct nox_exec_status */
+    NOX_OP_STARTED = 11, /* retired: the library never needed it */
+    NOX_OP_RESULT = 12,  /* holder -> library: struct nox_exec_status */
     NOX_OP_PING = 13,
     NOX_OP_PONG = 14, /* holder -> library: struct nox_holder_status */
     NOX_OP_SHUTDOWN = 15,

@@ -188,6 +188,25 @@ int nox__expiry_touch(int sbfd, int64_t ttl)
     return futimens(fd, ts);
 }
 
+int nox__expiry_use(int sbfd)
+{
+    _cleanup_close_ int fd = openat(sbfd, "expires", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return -1;
+    int64_t now = nox__now_unix();
+    if ((int64_t)st.st_mtim.tv_sec <= now)
+        return 1;
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    int64_t ttl = strtoll(buf, NULL, 10);
+    if (ttl <= 0)
+        ttl = 900;
+    struct timespec ts[2] = { { 0, UTIME_OMIT }, { now + ttl, 0 } };
+    return futimens(fd, ts) < 0 ? -1 : 0;
+}
+
 /* ---- metadata ---- */
 
 void nox__meta_clear(nox_meta *m)

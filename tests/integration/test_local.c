@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -323,6 +324,29 @@ static void test_invalid_ids(void **s)
     nox_error_free(err);
 }
 
+/* "sleep BASE.PID": a sleep whose command line is unique to this test run,
+ * so host-wide checks cannot see another run's processes. GNU sleep takes
+ * fractions. */
+static char *uniq_sleep(int base)
+{
+    return nox_test_strf("sleep %d.%d", base, (int)getpid());
+}
+
+static bool host_has_process(const char *marker);
+
+/* Waits (up to 30 s) until a process with @p marker is there (@p present)
+ * or gone. A process in the middle of execve has an empty cmdline for a
+ * moment, so one negative look proves nothing. */
+static bool wait_process(const char *marker, bool present)
+{
+    for (int i = 0; i < 300; i++) {
+        if (host_has_process(marker) == present)
+            return true;
+        usleep(100000);
+    }
+    return false;
+}
+
 static bool host_has_process(const char *marker)
 {
     DIR *d = opendir("/proc");
@@ -395,12 +419,15 @@ static void test_expiry_and_touch(void **s)
      * watches the expiry), and the next client to open the state
      * directory removes it. */
     nox_assert_ok(nox_create(client, "ttl-swept", &co, NULL, err), err);
-    res = nox_test_sh(client, "ttl-swept", "sleep 7777 >/dev/null 2>&1 &");
+    char *sw = uniq_sleep(7777);
+    char *script = nox_test_strf("%s >/dev/null 2>&1 &", sw);
+    res = nox_test_sh(client, "ttl-swept", script);
     nox_exec_result_free(res);
+    free(script);
+    assert_true(wait_process(sw, true));
     set_expiry("ttl-swept", time(NULL) - 1);
-    for (int i = 0; i < 300 && host_has_process("sleep 7777"); i++)
-        usleep(100000);
-    assert_false(host_has_process("sleep 7777"));
+    assert_true(wait_process(sw, false));
+    free(sw);
     nox_client *other = nox_test_local_client_at(state);
     dir = nox_test_strf("%s/sandboxes/ttl-swept", state);
     assert_false(nox_test_exists(dir));
@@ -490,16 +517,19 @@ static void test_delete_kills_everything(void **s)
     (void)s;
     NEED_CLIENT();
     create("doomed");
-    nox_exec_result *res =
-        nox_test_sh(client, "doomed", "sleep 4242 & setsid sh -c 'sleep 4243 &' ; true");
+    char *a = uniq_sleep(4242), *b = uniq_sleep(4243);
+    char *script = nox_test_strf("%s & setsid sh -c '%s &' ; true", a, b);
+    nox_exec_result *res = nox_test_sh(client, "doomed", script);
     nox_exec_result_free(res);
-    sleep(1);
-    assert_true(host_has_process("sleep 4242"));
-    assert_true(host_has_process("sleep 4243"));
+    free(script);
+    assert_true(wait_process(a, true));
+    assert_true(wait_process(b, true));
     nox_error *err = nox_error_new();
     nox_assert_ok(nox_delete(client, "doomed", err), err);
-    assert_false(host_has_process("sleep 4242"));
-    assert_false(host_has_process("sleep 4243"));
+    assert_false(host_has_process(a));
+    assert_false(host_has_process(b));
+    free(a);
+    free(b);
     char *dir = nox_test_strf("%s/sandboxes/doomed", state);
     assert_false(nox_test_exists(dir));
     free(dir);
@@ -588,6 +618,82 @@ static void test_upload_download(void **s)
     free(local);
     free(local2);
     free(tree);
+    nox_error_free(err);
+}
+
+struct canceller {
+    nox_client *c;
+    useconds_t after_us;
+};
+
+static void *cancel_later(void *arg)
+{
+    struct canceller *k = arg;
+    usleep(k->after_us);
+    nox_client_cancel(k->c);
+    return NULL;
+}
+
+static void test_cancel(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("cancel");
+    /* A cancel from another thread stops a running exec and its tree. */
+    struct canceller k = { client, 500000 };
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, &k), 0);
+    char *a = uniq_sleep(6161), *b = uniq_sleep(6162);
+    char *script = nox_test_strf("%s & %s", a, b);
+    const char *argv[] = { "sh", "-c", script, NULL };
+    nox_error *err = nox_error_new();
+    nox_exec_result *res = NULL;
+    assert_int_equal(nox_exec(client, "cancel", argv, NULL, &res, err), NOX_E_CANCELLED);
+    pthread_join(t, NULL);
+    assert_true(wait_process(a, false));
+    assert_true(wait_process(b, false));
+    free(a);
+    free(b);
+    free(script);
+    /* A cancel that came while nothing ran does not hit the next call. */
+    nox_client_cancel(client);
+    res = nox_test_sh(client, "cancel", "echo after");
+    assert_string_equal(res->stdout_data, "after\n");
+    nox_exec_result_free(res);
+    /* wait_ready stops waiting: against a backend that refuses every
+     * connection it would retry for 20 s. */
+    nox_client_options o;
+    nox_client_options_init(&o);
+    o.base_url = "http://127.0.0.1:1";
+    nox_client *down = NULL;
+    nox_assert_ok(nox_client_new(&o, &down, err), err);
+    k.c = down;
+    assert_int_equal(pthread_create(&t, NULL, cancel_later, &k), 0);
+    assert_int_equal(nox_wait_ready(down, "cancel", 20000, 200, err), NOX_E_CANCELLED);
+    pthread_join(t, NULL);
+    nox_client_free(down);
+    nox_error_free(err);
+}
+
+static void test_upload_path(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("path");
+    char *dir = nox_test_mkdtemp("path");
+    char *file = nox_test_strf("%s/single.txt", dir);
+    nox_test_write_file(file, "one file", 8);
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_upload_path(client, "path", file, "/workspace/in", err), err);
+    nox_assert_ok(nox_upload_path(client, "path", dir, "/workspace/tree", err), err);
+    nox_exec_result *res = nox_test_sh(client, "path", "cat in/single.txt tree/single.txt");
+    assert_string_equal(res->stdout_data, "one fileone file");
+    nox_exec_result_free(res);
+    assert_int_equal(nox_upload_path(client, "path", "/dev/null", NULL, err), NOX_E_INVALID);
+    assert_int_equal(nox_upload_path(client, "path", "/nonexistent/x", NULL, err), NOX_E_NOT_FOUND);
+    nox_test_rmtree(dir);
+    free(dir);
+    free(file);
     nox_error_free(err);
 }
 
@@ -684,6 +790,8 @@ int main(void)
         cmocka_unit_test(test_background_processes_persist),
         cmocka_unit_test(test_delete_kills_everything),
         cmocka_unit_test(test_upload_download),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_upload_path),
         cmocka_unit_test(test_list_and_info),
         cmocka_unit_test(test_wait_ready),
         cmocka_unit_test(test_holder_restart_keeps_files),
