@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* POSIX has programs declare environ themselves (see src/local/pod.c). */
+// NOLINTNEXTLINE(readability-redundant-declaration)
 extern char **environ;
 
 static char *state;
@@ -71,7 +73,7 @@ static int start_server(void)
     for (int i = 0; i < 200 && port == 0; i++) {
         char *p = nox_test_read_file(portfile, NULL);
         if (p)
-            port = atoi(p);
+            port = (int)strtol(p, NULL, 10); /* 0 while the file is still empty */
         free(p);
         if (!port)
             usleep(50000);
@@ -241,7 +243,7 @@ static void test_keepalive_one_connection(void **s)
         nox_exec_result_free(res);
     }
     /* Count our TCP sockets to the server: keep-alive means one. */
-    int port = atoi(strrchr(url, ':') + 1);
+    int port = (int)nox_test_parse_long(strrchr(url, ':') + 1);
     char *tcp = nox_test_read_file("/proc/self/net/tcp", NULL);
     int n = 0;
     char want[16];
