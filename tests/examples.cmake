@@ -5,7 +5,7 @@
 # fails a run that leaves a sandbox or a file behind.
 if(NOX_BUILD_EXAMPLES)
   set(NOX_RUN_EXAMPLE ${CMAKE_CURRENT_SOURCE_DIR}/examples/run_example.sh)
-  foreach(ex quickstart)
+  foreach(ex quickstart agent_loop threads errors)
     # The quick start leaves its download to look at, on purpose.
     set(keep)
     if(ex STREQUAL "quickstart")
