@@ -26,28 +26,13 @@
 
 static int failures;
 
-/* The names of the codes, for printing (nox_strerror() gives a sentence). */
-static const char *code_name(int code)
-{
-    static const char *const names[] = {
-        "NOX_OK",          "NOX_E_INVALID",     "NOX_E_NOMEM",     "NOX_E_NOT_FOUND",
-        "NOX_E_HTTP",      "NOX_E_CONNECT",     "NOX_E_TIMEOUT",   "NOX_E_PROTOCOL",
-        "NOX_E_ARCHIVE",   "NOX_E_LIMIT",       "NOX_E_IO",        "NOX_E_EXEC",
-        "NOX_E_NOT_READY", "NOX_E_UNSUPPORTED", "NOX_E_ISOLATION", "NOX_E_CANCELLED",
-        "NOX_E_NETWORK",   "NOX_E_SERVER",      "NOX_E_INTERNAL",
-    };
-    if (code > 0 || -code >= (int)(sizeof names / sizeof names[0]))
-        return "(unknown code)";
-    return names[-code];
-}
-
 /* Checks that a call returned @p want and shows everything @p err holds. */
 static void expect(const char *what, int got, int want, const nox_error *err)
 {
     bool ok = got == want && (got == 0 || nox_error_code(err) == got);
-    printf("%s %s\n     returned %s", ok ? "ok  " : "FAIL", what, code_name(got));
+    printf("%s %s\n     returned %s", ok ? "ok  " : "FAIL", what, nox_code_name(got));
     if (!ok)
-        printf(", expected %s", code_name(want));
+        printf(", expected %s", nox_code_name(want));
     printf("\n");
     if (got != 0) {
         printf("     message: %s\n", nox_error_message(err));

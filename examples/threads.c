@@ -182,13 +182,11 @@ static int demo_cancel(void)
         goto out;
     }
     /* A cancel that arrives before the exec has started is forgotten when
-     * it starts, and there is no way to see from outside that it has. So
-     * cancel, and keep cancelling until the call has returned. */
-    sleep_ms(500);
-    while (!atomic_load(&le.done)) {
-        nox_client_cancel(c);
-        sleep_ms(100);
-    }
+     * it starts; nox_client_cancel() says whether it hit a running call, so
+     * cancel until it does. */
+    sleep_ms(200);
+    while (!nox_client_cancel(c) && !atomic_load(&le.done))
+        sleep_ms(10);
     pthread_join(t, NULL);
     printf("cancel: exec returned %s after %lld ms: %s\n", nox_strerror(le.rc),
            (long long)le.elapsed_ms, le.message);

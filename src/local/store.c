@@ -380,7 +380,7 @@ static int remove_children(int dirfd, int depth)
 {
     if (depth > 4096)
         return -ELOOP;
-    int dfd = dup(dirfd);
+    int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (dfd < 0)
         return -errno;
     DIR *d = fdopendir(dfd);
