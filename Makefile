@@ -35,8 +35,12 @@ test: build
 asan:
 	$(MAKE) test BUILD=build-asan CMAKE_ARGS="-DNOX_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_ARGS)"
 
-valgrind: build
-	cd $(BUILD) && ctest --output-on-failure -L valgrind -T memcheck $(CTEST_ARGS)
+# The library's and the server's tests under valgrind memcheck (a build of
+# its own: sanitizers and valgrind do not mix).
+valgrind: deps
+	cmake -S . -B build-valgrind -DNOX_TEST_VALGRIND=ON $(CMAKE_ARGS)
+	cmake --build build-valgrind -j $(JOBS)
+	cd build-valgrind && ctest --output-on-failure -j $(JOBS) -L valgrind-run $(CTEST_ARGS)
 
 bench: build
 	$(BUILD)/bench/noxbench

@@ -352,27 +352,7 @@ unsigned nxd_status_for(int code, const nox_error *err)
     int upstream = nox_error_http_status(err);
     if (upstream >= 400 && upstream <= 599)
         return (unsigned)upstream;
-    switch (code) {
-    case NOX_E_INVALID:
-    case NOX_E_ARCHIVE:
-        return MHD_HTTP_BAD_REQUEST;
-    case NOX_E_NOT_FOUND:
-        return MHD_HTTP_NOT_FOUND;
-    case NOX_E_LIMIT:
-        return NXD_HTTP_CONTENT_TOO_LARGE;
-    case NOX_E_NOT_READY:
-        return MHD_HTTP_SERVICE_UNAVAILABLE;
-    case NOX_E_TIMEOUT:
-        return MHD_HTTP_GATEWAY_TIMEOUT;
-    case NOX_E_UNSUPPORTED:
-        return MHD_HTTP_NOT_IMPLEMENTED;
-    case NOX_E_CONNECT:
-    case NOX_E_PROTOCOL:
-    case NOX_E_NETWORK:
-        return MHD_HTTP_BAD_GATEWAY;
-    default:
-        return MHD_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    return (unsigned)nox_wire_http_status(code);
 }
 
 enum MHD_Result nxd_respond_nox_error(nxd_request *rq, int code, const nox_error *err)

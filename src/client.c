@@ -31,6 +31,7 @@ struct nox_client {
     /* nox_client_cancel(): a flag and a self-pipe, both async-signal-safe
      * to set from anywhere. */
     volatile sig_atomic_t cancelled;
+    volatile sig_atomic_t busy; /* an operation runs */
     int cancel_pipe[2];
 };
 
@@ -92,6 +93,7 @@ static int dup_opt(char **dst, const char **field, nox_error *err)
 
 int nox_client_new(const nox_client_options *opts, nox_client **ret_client, nox_error *err)
 {
+    nox_error_clear(err);
     if (!opts || !ret_client)
         return nox__error_set(err, NOX_E_INVALID,
                               "nox_client_new: options and result are required");
@@ -181,16 +183,18 @@ void nox_client_free(nox_client *c)
     free(c);
 }
 
-void nox_client_cancel(nox_client *c)
+int nox_client_cancel(nox_client *c)
 {
     if (!c)
-        return;
+        return 0;
     int saved = errno;
+    int hit = c->busy;
     c->cancelled = 1;
     /* A full pipe already says "cancelled"; nothing to do about EAGAIN. */
     ssize_t w = write(c->cancel_pipe[1], "c", 1);
     (void)w;
     errno = saved;
+    return hit ? 1 : 0;
 }
 
 /* A new operation forgets cancels that came while nothing ran. */
@@ -200,6 +204,23 @@ static void reset_cancel(nox_client *c)
     while (read(c->cancel_pipe[0], buf, sizeof buf) > 0)
         ;
     c->cancelled = 0;
+}
+
+/* Around every operation. The reset comes before `busy` is set: a cancel
+ * that lands between the two reports a miss (0), so a canceller that
+ * retries until it hits never has its cancel forgotten. */
+static void begin_op(nox_client *c)
+{
+    if (!c)
+        return;
+    reset_cancel(c);
+    c->busy = 1;
+}
+
+static void end_op(nox_client *c)
+{
+    if (c)
+        c->busy = 0;
 }
 
 bool nox_client_is_local(const nox_client *c)
@@ -230,18 +251,16 @@ static int check_call(nox_client *c, const char *id, nox_error *err)
     if (!c)
         return nox__error_set(err, NOX_E_INVALID, "client is NULL");
     nox_error_clear(err);
-    reset_cancel(c);
     return nox__check_session_id(id, err);
 }
 
-int nox_health(nox_client *c, nox_error *err)
+static int health_impl(nox_client *c, nox_error *err)
 {
     if (!c) {
         nox__error_set(err, NOX_E_INVALID, "client is NULL");
         return 0;
     }
     nox_error_clear(err);
-    reset_cancel(c);
     return c->backend->ops->health(c->backend, err) > 0 ? 1 : 0;
 }
 
@@ -256,8 +275,8 @@ static int check_quantity_field(const char *value, const char *field, nox_error 
     return 0;
 }
 
-int nox_create(nox_client *c, const char *id, const nox_create_options *opts, nox_sandbox **ret_sb,
-               nox_error *err)
+static int create_impl(nox_client *c, const char *id, const nox_create_options *opts,
+                       nox_sandbox **ret_sb, nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -285,7 +304,7 @@ int nox_create(nox_client *c, const char *id, const nox_create_options *opts, no
     return 0;
 }
 
-int nox_touch(nox_client *c, const char *id, nox_error *err)
+static int touch_impl(nox_client *c, const char *id, nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -304,8 +323,8 @@ static int check_env(const char *const *env, nox_error *err)
     return 0;
 }
 
-int nox_exec(nox_client *c, const char *id, const char *const *argv, const nox_exec_options *opts,
-             nox_exec_result **ret_res, nox_error *err)
+static int exec_impl(nox_client *c, const char *id, const char *const *argv,
+                     const nox_exec_options *opts, nox_exec_result **ret_res, nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -367,8 +386,8 @@ static int upload_source(nox_client *c, const char *id, nox_source *archive, con
     return c->backend->ops->upload(c->backend, id, dest ? dest : "/workspace", src, err);
 }
 
-int nox_upload_files(nox_client *c, const char *id, const nox_file *files, size_t n_files,
-                     const char *dest, nox_error *err)
+static int upload_files_impl(nox_client *c, const char *id, const nox_file *files, size_t n_files,
+                             const char *dest, nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -436,8 +455,8 @@ int nox_upload_path(nox_client *c, const char *id, const char *local_path, const
     return upload_local(c, id, local_path, dest, false, err);
 }
 
-int nox_upload_stream(nox_client *c, const char *id, nox_read_fn read, void *userdata,
-                      const char *dest, nox_error *err)
+static int upload_stream_impl(nox_client *c, const char *id, nox_read_fn read, void *userdata,
+                              const char *dest, nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -481,8 +500,8 @@ static int open_download(nox_client *c, const char *id, const char *src_path, no
     return 0;
 }
 
-int nox_download(nox_client *c, const char *id, const char *src_path, void **ret_data,
-                 size_t *ret_size, nox_error *err)
+static int download_impl(nox_client *c, const char *id, const char *src_path, void **ret_data,
+                         size_t *ret_size, nox_error *err)
 {
     if (!ret_data || !ret_size)
         return nox__error_set(err, NOX_E_INVALID, "download needs result pointers");
@@ -500,8 +519,8 @@ int nox_download(nox_client *c, const char *id, const char *src_path, void **ret
     return 0;
 }
 
-int nox_download_open(nox_client *c, const char *id, const char *src_path, nox_stream **ret_stream,
-                      nox_error *err)
+static int download_open_impl(nox_client *c, const char *id, const char *src_path,
+                              nox_stream **ret_stream, nox_error *err)
 {
     if (!ret_stream)
         return nox__error_set(err, NOX_E_INVALID, "download needs a result pointer");
@@ -519,6 +538,7 @@ int nox_download_open(nox_client *c, const char *id, const char *src_path, nox_s
 
 ssize_t nox_stream_read(nox_stream *s, void *buf, size_t len, nox_error *err)
 {
+    nox_error_clear(err);
     if (!s || (!buf && len))
         return nox__error_set(err, NOX_E_INVALID, "stream or buffer is NULL");
     return nox__source_read(s->src, buf, len, err);
@@ -552,8 +572,8 @@ static int mkdir_parents(const char *path, nox_error *err)
     return 0;
 }
 
-int nox_download_workspace(nox_client *c, const char *id, const char *src_path,
-                           const char *local_dir, bool *ret_any, nox_error *err)
+static int download_workspace_impl(nox_client *c, const char *id, const char *src_path,
+                                   const char *local_dir, bool *ret_any, nox_error *err)
 {
     if (!local_dir || !*local_dir)
         return nox__error_set(err, NOX_E_INVALID, "local directory is empty");
@@ -576,7 +596,7 @@ int nox_download_workspace(nox_client *c, const char *id, const char *src_path,
     return 0;
 }
 
-int nox_delete(nox_client *c, const char *id, nox_error *err)
+static int delete_impl(nox_client *c, const char *id, nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -596,7 +616,8 @@ static void sleep_ms(nox_client *c, long ms)
     }
 }
 
-int nox_wait_ready(nox_client *c, const char *id, long timeout_ms, long interval_ms, nox_error *err)
+static int wait_ready_impl(nox_client *c, const char *id, long timeout_ms, long interval_ms,
+                           nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -639,7 +660,7 @@ int nox_wait_ready(nox_client *c, const char *id, long timeout_ms, long interval
                                   id);
         /* A sandbox that does not exist will not become ready by waiting. */
         if (r == NOX_E_NOT_FOUND || r == NOX_E_INVALID)
-            return nox__error_set(err, r, "sandbox `%s`: %s", id, last ? last : "not found");
+            return nox__error_set(err, r, "%s", last ? last : "not found");
         int64_t now = nox__now_mono_ns();
         if (now >= deadline)
             return nox__error_set(err, NOX_E_TIMEOUT,
@@ -650,16 +671,15 @@ int nox_wait_ready(nox_client *c, const char *id, long timeout_ms, long interval
     }
 }
 
-int nox_list(nox_client *c, nox_sandbox_list **ret_list, nox_error *err)
+static int list_impl(nox_client *c, nox_sandbox_list **ret_list, nox_error *err)
 {
     if (!c || !ret_list)
         return nox__error_set(err, NOX_E_INVALID, "client and result are required");
     nox_error_clear(err);
-    reset_cancel(c);
     return c->backend->ops->list(c->backend, ret_list, err);
 }
 
-int nox_info(nox_client *c, const char *id, nox_sandbox **ret_sb, nox_error *err)
+static int info_impl(nox_client *c, const char *id, nox_sandbox **ret_sb, nox_error *err)
 {
     int r = check_call(c, id, err);
     if (r < 0)
@@ -669,12 +689,11 @@ int nox_info(nox_client *c, const char *id, nox_sandbox **ret_sb, nox_error *err
     return c->backend->ops->info(c->backend, id, ret_sb, err);
 }
 
-int nox_reap_expired(nox_client *c, size_t *ret_count, nox_error *err)
+static int reap_expired_impl(nox_client *c, size_t *ret_count, nox_error *err)
 {
     if (!c)
         return nox__error_set(err, NOX_E_INVALID, "client is NULL");
     nox_error_clear(err);
-    reset_cancel(c);
     size_t n = 0;
     int r = c->backend->ops->reap(c->backend, &n, err);
     if (r < 0)
@@ -682,4 +701,126 @@ int nox_reap_expired(nox_client *c, size_t *ret_count, nox_error *err)
     if (ret_count)
         *ret_count = n;
     return 0;
+}
+
+/* ---- the public operations: each marks the client busy (see
+ * nox_client_cancel) around its implementation ---- */
+
+int nox_health(nox_client *c, nox_error *err)
+{
+    begin_op(c);
+    int r = health_impl(c, err);
+    end_op(c);
+    return r;
+}
+
+int nox_create(nox_client *c, const char *id, const nox_create_options *opts, nox_sandbox **ret_sb,
+               nox_error *err)
+{
+    begin_op(c);
+    int r = create_impl(c, id, opts, ret_sb, err);
+    end_op(c);
+    return r;
+}
+
+int nox_touch(nox_client *c, const char *id, nox_error *err)
+{
+    begin_op(c);
+    int r = touch_impl(c, id, err);
+    end_op(c);
+    return r;
+}
+
+int nox_exec(nox_client *c, const char *id, const char *const *argv, const nox_exec_options *opts,
+             nox_exec_result **ret_res, nox_error *err)
+{
+    begin_op(c);
+    int r = exec_impl(c, id, argv, opts, ret_res, err);
+    end_op(c);
+    return r;
+}
+
+int nox_upload_files(nox_client *c, const char *id, const nox_file *files, size_t n_files,
+                     const char *dest, nox_error *err)
+{
+    begin_op(c);
+    int r = upload_files_impl(c, id, files, n_files, dest, err);
+    end_op(c);
+    return r;
+}
+
+int nox_upload_stream(nox_client *c, const char *id, nox_read_fn read, void *userdata,
+                      const char *dest, nox_error *err)
+{
+    begin_op(c);
+    int r = upload_stream_impl(c, id, read, userdata, dest, err);
+    end_op(c);
+    return r;
+}
+
+int nox_download(nox_client *c, const char *id, const char *src_path, void **ret_data,
+                 size_t *ret_size, nox_error *err)
+{
+    begin_op(c);
+    int r = download_impl(c, id, src_path, ret_data, ret_size, err);
+    end_op(c);
+    return r;
+}
+
+int nox_download_open(nox_client *c, const char *id, const char *src_path, nox_stream **ret_stream,
+                      nox_error *err)
+{
+    begin_op(c);
+    int r = download_open_impl(c, id, src_path, ret_stream, err);
+    end_op(c);
+    return r;
+}
+
+int nox_download_workspace(nox_client *c, const char *id, const char *src_path,
+                           const char *local_dir, bool *ret_any, nox_error *err)
+{
+    begin_op(c);
+    int r = download_workspace_impl(c, id, src_path, local_dir, ret_any, err);
+    end_op(c);
+    return r;
+}
+
+int nox_delete(nox_client *c, const char *id, nox_error *err)
+{
+    begin_op(c);
+    int r = delete_impl(c, id, err);
+    end_op(c);
+    return r;
+}
+
+int nox_wait_ready(nox_client *c, const char *id, long timeout_ms, long interval_ms, nox_error *err)
+{
+    begin_op(c);
+    int r = wait_ready_impl(c, id, timeout_ms, interval_ms, err);
+    end_op(c);
+    return r;
+}
+
+int nox_list(nox_client *c, nox_sandbox_list **ret_list, nox_error *err)
+{
+    begin_op(c);
+    int r = list_impl(c, ret_list, err);
+    end_op(c);
+    return r;
+}
+
+int nox_info(nox_client *c, const char *id, nox_sandbox **ret_sb, nox_error *err)
+{
+    begin_op(c);
+    int r = info_impl(c, id, ret_sb, err);
+    end_op(c);
+    return r;
+}
+
+int nox_reap_expired(nox_client *c, size_t *ret_count, nox_error *err)
+{
+    begin_op(c);
+    int r = reap_expired_impl(c, ret_count, err);
+    end_op(c);
+    return r;
 }

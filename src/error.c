@@ -9,29 +9,35 @@
  * memory; never freed. */
 static char oom_message[] = "out of memory";
 
+/* One table: the code, its name and its short description. */
+#define CODE(c, text)                                                                              \
+    {                                                                                              \
+        c, #c, text                                                                                \
+    }
 static const struct {
     int code;
+    const char *name;
     const char *text;
 } code_texts[] = {
-    { NOX_OK, "success" },
-    { NOX_E_INVALID, "invalid argument" },
-    { NOX_E_NOMEM, "out of memory" },
-    { NOX_E_NOT_FOUND, "not found" },
-    { NOX_E_HTTP, "HTTP error" },
-    { NOX_E_CONNECT, "could not connect to the backend" },
-    { NOX_E_TIMEOUT, "timed out" },
-    { NOX_E_PROTOCOL, "malformed answer from the backend" },
-    { NOX_E_ARCHIVE, "invalid or unsafe archive" },
-    { NOX_E_LIMIT, "limit exceeded" },
-    { NOX_E_IO, "I/O error" },
-    { NOX_E_EXEC, "execution failure" },
-    { NOX_E_NOT_READY, "sandbox not ready" },
-    { NOX_E_UNSUPPORTED, "not supported by this backend" },
-    { NOX_E_ISOLATION, "isolation unavailable" },
-    { NOX_E_CANCELLED, "cancelled" },
-    { NOX_E_NETWORK, "connection to the backend broke" },
-    { NOX_E_SERVER, "backend failure" },
-    { NOX_E_INTERNAL, "internal error" },
+    CODE(NOX_OK, "success"),
+    CODE(NOX_E_INVALID, "invalid argument"),
+    CODE(NOX_E_NOMEM, "out of memory"),
+    CODE(NOX_E_NOT_FOUND, "not found"),
+    CODE(NOX_E_HTTP, "HTTP error"),
+    CODE(NOX_E_CONNECT, "could not connect to the backend"),
+    CODE(NOX_E_TIMEOUT, "timed out"),
+    CODE(NOX_E_PROTOCOL, "malformed answer from the backend"),
+    CODE(NOX_E_ARCHIVE, "invalid or unsafe archive"),
+    CODE(NOX_E_LIMIT, "limit exceeded"),
+    CODE(NOX_E_IO, "I/O error"),
+    CODE(NOX_E_EXEC, "execution failure"),
+    CODE(NOX_E_NOT_READY, "sandbox not ready"),
+    CODE(NOX_E_UNSUPPORTED, "not supported by this backend"),
+    CODE(NOX_E_ISOLATION, "isolation unavailable"),
+    CODE(NOX_E_CANCELLED, "cancelled"),
+    CODE(NOX_E_NETWORK, "connection to the backend broke"),
+    CODE(NOX_E_SERVER, "backend failure"),
+    CODE(NOX_E_INTERNAL, "internal error"),
 };
 
 const char *nox_strerror(int code)
@@ -40,6 +46,14 @@ const char *nox_strerror(int code)
         if (code_texts[i].code == code)
             return code_texts[i].text;
     return "unknown error code";
+}
+
+const char *nox_code_name(int code)
+{
+    for (size_t i = 0; i < NOX_ARRAY_SIZE(code_texts); i++)
+        if (code_texts[i].code == code)
+            return code_texts[i].name;
+    return "NOX_E_UNKNOWN";
 }
 
 nox_error *nox_error_new(void)

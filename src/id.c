@@ -47,6 +47,7 @@ int nox__check_session_id(const char *id, nox_error *err)
 
 bool nox_session_id_valid(const char *id, nox_error *err)
 {
+    nox_error_clear(err);
     return nox__check_session_id(id, err) == 0;
 }
 

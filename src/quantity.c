@@ -121,6 +121,7 @@ static uint64_t binary_fraction(const char *digits, size_t n, unsigned exp2)
 
 int nox_parse_quantity(const char *text, uint64_t *ret_milli, nox_error *err)
 {
+    nox_error_clear(err);
     if (!text)
         return nox__error_set(err, NOX_E_INVALID, "quantity is missing");
     if (!*text)

@@ -203,7 +203,8 @@ static uint64_t usage_at(int dirfd, uint64_t stop_at, uint64_t sum, int depth)
 {
     if (depth > 256)
         return sum;
-    int fd = dup(dirfd);
+    /* Close-on-exec: another thread may spawn a child meanwhile. */
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         return sum;
     DIR *d = fdopendir(fd);

@@ -1552,3 +1552,28 @@ int nox_wire_parse_time(const char *text, int64_t *ret_unix, nox_error *err)
     *ret_unix = t - offset;
     return 0;
 }
+
+int nox_wire_http_status(int code)
+{
+    switch (code) {
+    case NOX_E_INVALID:
+    case NOX_E_ARCHIVE:
+        return 400;
+    case NOX_E_NOT_FOUND:
+        return 404;
+    case NOX_E_LIMIT:
+        return 413;
+    case NOX_E_NOT_READY:
+        return 503;
+    case NOX_E_TIMEOUT:
+        return 504;
+    case NOX_E_UNSUPPORTED:
+        return 501;
+    case NOX_E_CONNECT:
+    case NOX_E_PROTOCOL:
+    case NOX_E_NETWORK:
+        return 502;
+    default:
+        return 500;
+    }
+}

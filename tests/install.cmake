@@ -10,7 +10,13 @@ set_tests_properties(exported_symbols PROPERTIES
   LABELS "install;abi" TIMEOUT 60 SKIP_RETURN_CODE 77)
 
 # cmake --install into a temporary prefix and into DESTDIR, then programs
-# built against the result with pkg-config and with find_package.
+# built against the result with pkg-config and with find_package. A
+# sanitizer build's library needs its runtime in every program that loads
+# it, so the consumers are built with the same -fsanitize flags.
+set(NOX_CONSUMER_CFLAGS "")
+if(NOX_SANITIZE)
+  set(NOX_CONSUMER_CFLAGS "-fsanitize=address,undefined")
+endif()
 add_test(NAME install
   COMMAND ${CMAKE_COMMAND} -E env
     NOX_BUILD_DIR=${PROJECT_BINARY_DIR}
@@ -28,6 +34,7 @@ add_test(NAME install
     CMAKE=${CMAKE_COMMAND}
     CC=${CMAKE_C_COMPILER}
     PKG_CONFIG=${PKG_CONFIG_EXECUTABLE}
+    "NOX_CONSUMER_CFLAGS=${NOX_CONSUMER_CFLAGS}"
     sh ${CMAKE_CURRENT_SOURCE_DIR}/install/test_install.sh)
 set_tests_properties(install PROPERTIES
   LABELS "install" TIMEOUT 300 SKIP_RETURN_CODE 77 RUN_SERIAL TRUE)

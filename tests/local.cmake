@@ -2,4 +2,4 @@
 nox_integration_test(test_local LABELS valgrind)
 nox_integration_test(test_isolation)
 nox_integration_test(test_limits)
-nox_integration_test(test_http)
+nox_integration_test(test_http LABELS valgrind)

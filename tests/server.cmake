@@ -19,7 +19,8 @@ if(NOT Python3_Interpreter_FOUND)
 endif()
 
 option(NOX_TEST_SERVER_VALGRIND
-  "Also run the contract test with noxrunnerd under valgrind --leak-check=full" OFF)
+  "Also run the contract test with noxrunnerd under valgrind --leak-check=full"
+  ${NOX_TEST_VALGRIND})
 
 foreach(t contract lifecycle hostile)
   add_test(NAME server_${t}
@@ -39,7 +40,7 @@ if(NOX_TEST_SERVER_VALGRIND)
             --server $<TARGET_FILE:noxrunnerd>)
   set_tests_properties(server_contract_valgrind PROPERTIES
     ENVIRONMENT "${NOX_TEST_ENV};NOX_TEST_SERVER_WRAPPER=${NOX_VALGRIND} --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --track-fds=no --error-exitcode=99"
-    LABELS "server;valgrind-server"
+    LABELS "server;valgrind-server;valgrind-run"
     TIMEOUT 3600
     SKIP_RETURN_CODE 77)
 endif()

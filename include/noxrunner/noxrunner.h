@@ -39,8 +39,20 @@
  * The local backend never calls fork() in the caller's process: it spawns
  * with posix_spawn (CLONE_VM|CLONE_VFORK), reaps only the children it
  * created, and installs no signal handlers. Sandbox holder processes are
- * detached from the caller, so a sandbox outlives the process that created
- * it (until it is deleted or expires).
+ * detached from the caller (re-parented to init), so a sandbox outlives the
+ * process that created it, until it is deleted or expires. A caller that
+ * made itself a child subreaper (PR_SET_CHILD_SUBREAPER) becomes their
+ * parent instead, and must reap them after they exit.
+ *
+ * ## The state directory
+ * A local client creates its state directory (mode 0700) if needed, refuses
+ * one owned by another user, and removes group and other permissions from
+ * an existing one: it holds every sandbox's files and control socket.
+ *
+ * ## ABI
+ * The option records may gain fields at their end in later versions; such
+ * a change comes with a new soname. Always initialise them with their
+ * `*_init()` function.
  */
 #ifndef NOXRUNNER_NOXRUNNER_H
 #define NOXRUNNER_NOXRUNNER_H
@@ -109,7 +121,8 @@ typedef enum nox_code {
     NOX_E_LIMIT = -9,
     /** A local file system or system call failed; the message names the path. */
     NOX_E_IO = -10,
-    /** The sandbox could not run the command (execution failure, HTTP 500). */
+    /** The sandbox could not run the command (an execution failure; a server
+     *  answers 500, which an http client reports as ::NOX_E_SERVER). */
     NOX_E_EXEC = -11,
     /** The sandbox is not ready yet. HTTP 503. */
     NOX_E_NOT_READY = -12,
@@ -128,8 +141,13 @@ typedef enum nox_code {
     NOX_E_INTERNAL = -18,
 } nox_code;
 
-/** A short, static description of @p code ("no such sandbox"). Never NULL. */
+/** A short, static description of @p code ("not found"). Never NULL. */
 NOX_PUBLIC const char *nox_strerror(int code);
+
+/** The name of @p code as in this header ("NOX_E_NOT_FOUND", "NOX_OK"), for
+ *  logs and machine-readable output; "NOX_E_UNKNOWN" for codes this
+ *  version does not know. Never NULL. */
+NOX_PUBLIC const char *nox_code_name(int code);
 
 /** Error details filled by failing calls. Opaque; see the accessors. */
 typedef struct nox_error nox_error;
@@ -253,8 +271,9 @@ typedef struct nox_client_options {
     uint64_t max_output_bytes;
     /** local: per-sandbox defaults and caps. */
     nox_local_limits limits;
-    /** local: gzip level (1-9) of the archives the library writes. Default 1:
-     *  see docs/performance.md for the measurement behind it. */
+    /** Both backends: gzip level (1-9) of the archives the library writes
+     *  (uploads; local downloads). Default 1: see docs/performance.md for the
+     *  measurement behind it. */
     int gzip_level;
 
     /** Limits on archives extracted by the library (both backends). */
@@ -441,11 +460,15 @@ NOX_PUBLIC void nox_client_set_progress(nox_client *client, nox_progress_fn fn, 
  * signal handler (it is async-signal-safe). The operation returns
  * ::NOX_E_CANCELLED as soon as it notices: an exec at once (its command's
  * whole process tree is killed), an http request at once (the connection is
- * dropped), nox_wait_ready() at once, a local upload or download at its next
- * block of data. A cancel that arrives while nothing runs is forgotten when
- * the next operation starts.
+ * dropped), nox_wait_ready() at once, an upload or download at its next
+ * block of data (an open ::nox_stream included). A cancel that arrives while
+ * nothing runs is forgotten when the next operation starts.
+ *
+ * @return 1 when an operation was running (it will be cancelled), 0 when
+ *         none was. A thread that must stop an operation it may be racing
+ *         the start of can call this until it returns 1.
  */
-NOX_PUBLIC void nox_client_cancel(nox_client *client);
+NOX_PUBLIC int nox_client_cancel(nox_client *client);
 
 /**@}*/
 
@@ -469,8 +492,9 @@ NOX_PUBLIC int nox_health(nox_client *client, nox_error *err);
 
 /**
  * Creates sandbox @p id, or ensures it exists (idempotent: an existing
- * sandbox keeps its files and gets the new TTL). @p opts may be NULL for the
- * defaults. On success, and when @p ret_sandbox is non-NULL, the backend's
+ * sandbox keeps its files and gets the new TTL; its limits and image stay
+ * those of its first creation: the answer says which apply). @p opts may be
+ * NULL for the defaults. On success, and when @p ret_sandbox is non-NULL, the backend's
  * description of the sandbox (pod name, expiry, limits and their
  * enforcement) goes there; free it with nox_sandbox_free().
  */
@@ -571,7 +595,8 @@ NOX_PUBLIC int nox_download_open(nox_client *client, const char *id, const char 
  *  0 at the end, or a negative ::nox_code. */
 NOX_PUBLIC ssize_t nox_stream_read(nox_stream *stream, void *buf, size_t len, nox_error *err);
 
-/** Ends a download (complete or not); NULL is accepted. */
+/** Ends a download (complete or not); NULL is accepted. A stream belongs
+ *  to its client: free it before the client. */
 NOX_PUBLIC void nox_stream_free(nox_stream *stream);
 
 /**

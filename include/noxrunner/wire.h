@@ -111,6 +111,15 @@ NOX_PUBLIC int nox_wire_encode_error(const char *message, char **ret_json, size_
  */
 NOX_PUBLIC char *nox_wire_error_message(const char *body, size_t len);
 
+/**
+ * The HTTP status a server answers for a failure with @p code (NOX_E_INVALID
+ * and NOX_E_ARCHIVE 400, NOX_E_NOT_FOUND 404, NOX_E_LIMIT 413, NOX_E_NOT_READY
+ * 503, NOX_E_TIMEOUT 504, NOX_E_UNSUPPORTED 501, NOX_E_CONNECT,
+ * NOX_E_PROTOCOL and NOX_E_NETWORK 502, anything else 500), as noxrunnerd
+ * does: for gateways and other servers of the v1 API.
+ */
+NOX_PUBLIC int nox_wire_http_status(int code);
+
 /** Formats @p unix_seconds as ISO 8601 UTC ("2026-01-02T12:34:56Z") into
  *  @p buf of @p size bytes (21 are enough). Returns 0 or ::NOX_E_INVALID. */
 NOX_PUBLIC int nox_wire_format_time(int64_t unix_seconds, char *buf, size_t size);

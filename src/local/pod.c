@@ -592,10 +592,11 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
         res->term_signal = st.sig;
         break;
     case NOX_EXIT_TIMEOUT:
+        /* 124 as timeout(1) reports it; timed_out says why, so no signal. */
         res->exit_code = 124;
         res->timed_out = true;
-        res->term_signal = SIGKILL;
-        append_note(&cs[1].buf, "Command timed out after %ld seconds\n", o->timeout_seconds);
+        append_note(&cs[1].buf, "Command timed out after %ld second%s\n", o->timeout_seconds,
+                    o->timeout_seconds == 1 ? "" : "s");
         break;
     case NOX_EXIT_STORAGE:
         res->exit_code = 128 + SIGKILL;

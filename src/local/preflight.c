@@ -223,6 +223,7 @@ static void cgroup_checks(report_builder *b, const nox_client_options *opts)
 int nox_preflight(const nox_client_options *opts_in, nox_preflight_report **ret_report,
                   nox_error *err)
 {
+    nox_error_clear(err);
     if (!ret_report)
         return nox__error_set(err, NOX_E_INVALID, "preflight needs a result pointer");
     nox_client_options defaults;

@@ -161,7 +161,7 @@ step "pkg-config: shared library"
 export PKG_CONFIG_PATH="$L/pkgconfig"
 v=$("$PKG_CONFIG" --modversion noxrunner) || fail "pkg-config does not find noxrunner in $L/pkgconfig"
 [ "$v" = "$NOX_VERSION" ] || fail "pkg-config says version $v, not $NOX_VERSION"
-cflags=$("$PKG_CONFIG" --cflags noxrunner)
+cflags="$("$PKG_CONFIG" --cflags noxrunner) ${NOX_CONSUMER_CFLAGS:-}"
 libs=$("$PKG_CONFIG" --libs noxrunner)
 echo "cflags: $cflags"
 echo "libs:   $libs"
@@ -255,6 +255,7 @@ configure() { # BUILD_DIR ARGS...
     "$CMAKE" -S "$T/cmake-consumer" -B "$d" ${gen:+"$gen"} \
         ${NOX_MAKE_PROGRAM:+"-DCMAKE_MAKE_PROGRAM=$NOX_MAKE_PROGRAM"} \
         -DCMAKE_C_COMPILER="$CC" -DCMAKE_PREFIX_PATH="$P" \
+        ${NOX_CONSUMER_CFLAGS:+"-DCMAKE_C_FLAGS=$NOX_CONSUMER_CFLAGS"} \
         -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF "$@"
 }
 configure "$T/cc-both" >"$T/cmake.log" 2>&1 || { cat "$T/cmake.log"; fail "find_package(noxrunner) failed"; }

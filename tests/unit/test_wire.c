@@ -1420,9 +1420,30 @@ static void test_parse_time(void **state)
     assert_int_equal(nox_wire_parse_time("x", &t, NULL), NOX_E_INVALID);
 }
 
+static void test_codes_and_statuses(void **state)
+{
+    (void)state;
+    assert_string_equal(nox_code_name(NOX_OK), "NOX_OK");
+    assert_string_equal(nox_code_name(NOX_E_NOT_FOUND), "NOX_E_NOT_FOUND");
+    assert_string_equal(nox_code_name(NOX_E_INTERNAL), "NOX_E_INTERNAL");
+    assert_string_equal(nox_code_name(-999), "NOX_E_UNKNOWN");
+    assert_int_equal(nox_wire_http_status(NOX_E_INVALID), 400);
+    assert_int_equal(nox_wire_http_status(NOX_E_ARCHIVE), 400);
+    assert_int_equal(nox_wire_http_status(NOX_E_NOT_FOUND), 404);
+    assert_int_equal(nox_wire_http_status(NOX_E_LIMIT), 413);
+    assert_int_equal(nox_wire_http_status(NOX_E_NOT_READY), 503);
+    assert_int_equal(nox_wire_http_status(NOX_E_EXEC), 500);
+    /* Every code has a name and a description. */
+    for (int c = 0; c >= NOX_E_INTERNAL; c--) {
+        assert_string_not_equal(nox_code_name(c), "NOX_E_UNKNOWN");
+        assert_string_not_equal(nox_strerror(c), "unknown error code");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_codes_and_statuses),
         cmocka_unit_test(test_create_decode_valid),
         cmocka_unit_test(test_create_decode_empty),
         cmocka_unit_test(test_create_decode_errors),
