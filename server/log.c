@@ -81,9 +81,10 @@ static void emit(const char *prefix, const char *fmt, va_list ap)
         return;
     }
     size_t n = 0;
-    memcpy(line, head, sizeof head - 1);
+    /* A length-counted buffer, written with write(): no terminator. */
+    memcpy(line, head, sizeof head - 1); // NOLINT(bugprone-not-null-terminated-result)
     n += sizeof head - 1;
-    memcpy(line + n, prefix, plen);
+    memcpy(line + n, prefix, plen); // NOLINT(bugprone-not-null-terminated-result)
     n += plen;
     static const char hex[] = "0123456789abcdef";
     for (int i = 0; i < len; i++) {

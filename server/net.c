@@ -43,9 +43,7 @@ static int bind_one(const struct addrinfo *ai)
         return -1;
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, SOMAXCONN) < 0)
         return -1;
-    int r = fd;
-    fd = -1;
-    return r;
+    return nxd_steal_fd(&fd);
 }
 
 int nxd_listen(const char *host, unsigned port, nxd_listener *ret)
@@ -85,7 +83,7 @@ int nxd_listen(const char *host, unsigned port, nxd_listener *ret)
         return -1;
     }
 
-    struct sockaddr_storage ss;
+    struct sockaddr_storage ss = { 0 };
     socklen_t len = sizeof ss;
     char addr[NI_MAXHOST] = "?"; /* room for an IPv6 scope: "fe80::1%eth0" */
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||

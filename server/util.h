@@ -24,13 +24,21 @@ static inline void nxd_freep(void *p)
     free(*(void **)p);
 }
 
-static inline void nxd_closep(int *fd)
+static inline void nxd_closep(const int *fd)
 {
     if (*fd >= 0) {
         int saved = errno;
         close(*fd);
         errno = saved;
     }
+}
+
+/* Hands a descriptor on: returns it and leaves -1 behind for the cleanup. */
+static inline int nxd_steal_fd(int *fd)
+{
+    int v = *fd;
+    *fd = -1;
+    return v;
 }
 
 #define _cleanup_free_  _cleanup_(nxd_freep)

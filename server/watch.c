@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -47,13 +48,26 @@ static void *run(void *arg)
         if (w->n + 1 > cap) {
             size_t nc = (w->n + 1) * 2;
             struct pollfd *np = realloc(p, nc * sizeof *np);
-            int *nt = realloc(tokens, nc * sizeof *nt);
             if (np)
                 p = np;
+            int *nt = np ? realloc(tokens, nc * sizeof *nt) : NULL;
             if (nt)
                 tokens = nt;
-            if (np && nt)
+            if (np && nt) {
                 cap = nc;
+            } else if (!cap) {
+                /* Nothing to poll with yet: try again in a moment. */
+                pthread_mutex_unlock(&w->lock);
+                struct timespec ts = { 0, 10000000 };
+                nanosleep(&ts, NULL);
+                continue;
+            }
+        }
+        if (!p || !tokens) {
+            pthread_mutex_unlock(&w->lock);
+            struct timespec ts = { 0, 10000000 };
+            nanosleep(&ts, NULL);
+            continue;
         }
         size_t k = 0;
         p[k++] = (struct pollfd){ w->wake[0], POLLIN, 0 };

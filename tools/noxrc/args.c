@@ -42,7 +42,7 @@ static const noxrc_option *find_option(const noxrc_option *table, const char *na
         if (short_name) {
             if (o->short_name == short_name)
                 return o;
-        } else if (strlen(o->name) == name_len && strncmp(o->name, name, name_len) == 0) {
+        } else if (name && strlen(o->name) == name_len && strncmp(o->name, name, name_len) == 0) {
             return o;
         }
     }
@@ -51,6 +51,10 @@ static const noxrc_option *find_option(const noxrc_option *table, const char *na
 
 static int apply_global(noxrc_ctx *ctx, const noxrc_option *o, const char *value)
 {
+    /* The parser hands a value to every option that takes one; the others
+     * ignore it. */
+    if (!value)
+        value = "";
     switch (o->key) {
     case G_BASE_URL:
         if (!*value)

@@ -50,6 +50,7 @@ static int stream_to_fd(const noxrc_ctx *ctx, nox_client *c, const char *id, con
     noxrc_progress_start(ctx, c, &prog, "Downloading");
     if (nox_download_open(c, id, src, &s, err) < 0) {
         noxrc_progress_end(c, &prog);
+        // cppcheck-suppress memleak ; buf is freed by its cleanup attribute
         return noxrc_fail(ctx, err);
     }
     uint64_t total = 0;

@@ -452,7 +452,8 @@ static const char *plain_cd(const char *line, char *buf, size_t size)
     if (n >= 2 && (a[0] == '\'' || a[0] == '"') && a[n - 1] == a[0]) {
         a++;
         n -= 2;
-        if (memchr(a, a[-1], n))
+        if (memchr(a, a[-1],
+                   n)) // NOLINT(bugprone-not-null-terminated-result): a search, not a copy
             return NULL;
         if (a[-1] == '"' && (memchr(a, '$', n) || memchr(a, '`', n) || memchr(a, '\\', n)))
             return NULL;

@@ -135,7 +135,6 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
     }
     upload_file *files = calloc(n_files ? n_files : 1, sizeof *files);
     nox_file *nf = calloc(n_files ? n_files : 1, sizeof *nf);
-    rc = NOXRC_EXIT_OK;
     uint64_t total = 0;
     if (!files || !nf) {
         rc = noxrc_failf(ctx, NOX_E_NOMEM, "out of memory");

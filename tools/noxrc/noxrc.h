@@ -31,7 +31,7 @@ static inline void noxrc_freep(void *p)
 {
     free(*(void **)p);
 }
-static inline void noxrc_closep(int *fd)
+static inline void noxrc_closep(const int *fd)
 {
     if (*fd >= 0)
         close(*fd);
@@ -106,9 +106,9 @@ typedef struct noxrc_option {
 } noxrc_option;
 
 /** Keys every parser can return besides the command's own. */
-#define NOXRC_OPT_END   0  /* no more options */
-#define NOXRC_OPT_ERROR -1 /* a usage error, already reported */
-#define NOXRC_OPT_HELP  -2 /* --help / -h */
+#define NOXRC_OPT_END   0    /* no more options */
+#define NOXRC_OPT_ERROR (-1) /* a usage error, already reported */
+#define NOXRC_OPT_HELP  (-2) /* --help / -h */
 
 typedef struct noxrc_parser {
     noxrc_ctx *ctx;

@@ -38,7 +38,7 @@ bool noxrc_use_color(noxrc_stream s)
 #define COLOR_FN(fn, seq)                                                                          \
     const char *fn(noxrc_stream s)                                                                 \
     {                                                                                              \
-        return color[s] ? seq : "";                                                                \
+        return color[s] ? (seq) : "";                                                              \
     }
 COLOR_FN(noxrc_c_bold, "\033[1m")
 COLOR_FN(noxrc_c_dim, "\033[2m")
