@@ -6,10 +6,6 @@
 
 #include "noxrc.h"
 
-static const noxrc_option options[] = {
-    { NULL, 0, false, 0 },
-};
-
 /* A limit's value in its unit: bytes, millicores, a count or seconds. */
 static void format_limit(const nox_limit_info *li, char *buf, size_t size)
 {
@@ -37,22 +33,10 @@ static void field(const char *name, const char *value)
 
 static int run(noxrc_ctx *ctx, int argc, char **argv)
 {
-    _cleanup_parser_ noxrc_parser p;
-    if (noxrc_parser_init(&p, ctx, argc, argv, options, 0) < 0)
-        return NOXRC_EXIT_FAILURE;
-    int rc, key;
-    while ((key = noxrc_parse_next(&p)) != NOXRC_OPT_END)
-        if ((rc = noxrc_parse_special(ctx, key)) >= 0)
-            return rc;
-    static const char *const names[] = { "the sandbox ID", NULL };
-    if ((rc = noxrc_expect_args(ctx, &p, 1, 1, names)) != 0)
-        return rc;
-    const char *id = p.positional[0];
-    if (!noxrc_check_id(ctx, id))
-        return NOXRC_EXIT_USAGE;
-
+    const char *id = NULL;
     _cleanup_client_ nox_client *c = NULL;
-    if ((rc = noxrc_open_client(ctx, &c)) != 0)
+    int rc = noxrc_open_for_id(ctx, argc, argv, &id, &c);
+    if (rc != 0)
         return rc;
     _cleanup_error_ nox_error *err = nox_error_new();
     if (!err)

@@ -98,6 +98,29 @@ void noxrc_client_options(const noxrc_ctx *ctx, nox_client_options *o)
     o->on_warning = on_warning;
 }
 
+int noxrc_open_for_id(noxrc_ctx *ctx, int argc, char **argv, const char **ret_id,
+                      nox_client **ret_client)
+{
+    static const noxrc_option none[] = { { NULL, 0, false, 0 } };
+    _cleanup_parser_ noxrc_parser p;
+    if (noxrc_parser_init(&p, ctx, argc, argv, none, 0) < 0)
+        return NOXRC_EXIT_FAILURE;
+    int rc, key;
+    while ((key = noxrc_parse_next(&p)) != NOXRC_OPT_END)
+        if ((rc = noxrc_parse_special(ctx, key)) >= 0)
+            return rc;
+    static const char *const names[] = { "the sandbox ID", NULL };
+    if ((rc = noxrc_expect_args(ctx, &p, 1, 1, names)) != 0)
+        return rc;
+    const char *id = p.positional[0];
+    if (!noxrc_check_id(ctx, id))
+        return NOXRC_EXIT_USAGE;
+    if ((rc = noxrc_open_client(ctx, ret_client)) != 0)
+        return rc;
+    *ret_id = id;
+    return 0;
+}
+
 int noxrc_open_client(noxrc_ctx *ctx, nox_client **ret_client)
 {
     if (ctx->local && ctx->base_url_given)
