@@ -36,7 +36,7 @@ static int run(noxrc_ctx *ctx, int argc, char **argv)
     const char *id = NULL;
     _cleanup_client_ nox_client *c = NULL;
     int rc = noxrc_open_for_id(ctx, argc, argv, &id, &c);
-    if (rc != 0)
+    if (rc >= 0)
         return rc;
     _cleanup_error_ nox_error *err = nox_error_new();
     if (!err)

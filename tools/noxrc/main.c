@@ -118,7 +118,7 @@ int noxrc_open_for_id(noxrc_ctx *ctx, int argc, char **argv, const char **ret_id
     if ((rc = noxrc_open_client(ctx, ret_client)) != 0)
         return rc;
     *ret_id = id;
-    return 0;
+    return -1;
 }
 
 int noxrc_open_client(noxrc_ctx *ctx, nox_client **ret_client)

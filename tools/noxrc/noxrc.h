@@ -179,8 +179,9 @@ int noxrc_open_client(noxrc_ctx *ctx, nox_client **ret_client);
 
 /** The start of every command that takes just a sandbox ID and no options
  *  of its own (delete, touch, info): parses the arguments, checks the id
- *  and opens the client. Returns 0 with *@p ret_id and *@p ret_client set,
- *  or the exit code to return. */
+ *  and opens the client. Returns -1 with *@p ret_id and *@p ret_client set
+ *  when the command goes on, else the exit code to return now (0 after
+ *  --help). */
 int noxrc_open_for_id(noxrc_ctx *ctx, int argc, char **argv, const char **ret_id,
                       nox_client **ret_client);
 
