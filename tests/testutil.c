@@ -197,3 +197,20 @@ nox_exec_result *nox_test_sh(nox_client *c, const char *id, const char *script)
     const char *argv[] = { "sh", "-c", script, NULL };
     return nox_test_exec(c, id, argv);
 }
+
+void nox_test_local_done(nox_client *c, char *state)
+{
+    if (c) {
+        nox_sandbox_list *list = NULL;
+        if (nox_list(c, &list, NULL) == 0) {
+            for (size_t i = 0; i < list->count; i++)
+                nox_delete(c, list->items[i].id, NULL);
+            nox_sandbox_list_free(list);
+        }
+        nox_client_free(c);
+    }
+    if (state) {
+        nox_test_rmtree(state);
+        free(state);
+    }
+}

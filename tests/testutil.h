@@ -49,6 +49,15 @@ char *nox_test_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A local client on a fresh state directory (returned in *ret_state when
  * non-NULL; the caller removes it). Fails the test on error. */
 nox_client *nox_test_local_client(char **ret_state);
+/* Deletes every sandbox @p c knows (NULL is accepted), frees @p c, and
+ * removes the state directory @p state (freed too). */
+void nox_test_local_done(nox_client *c, char *state);
+/* Skips the current test when the group could not make its client. */
+#define NOX_NEED_CLIENT(client)                                                                    \
+    do {                                                                                           \
+        if (!(client))                                                                             \
+            nox_test_skip("this host cannot run isolated sandboxes");                              \
+    } while (0)
 /* A local client on an existing state directory. */
 nox_client *nox_test_local_client_at(const char *state);
 /* True when this host can run isolated sandboxes; prints why not. */

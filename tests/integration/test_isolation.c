@@ -54,11 +54,7 @@ static int teardown(void **s)
     return 0;
 }
 
-#define NEED_CLIENT()                                                                              \
-    do {                                                                                           \
-        if (!client)                                                                               \
-            nox_test_skip("this host cannot run isolated sandboxes");                              \
-    } while (0)
+#define NEED_CLIENT() NOX_NEED_CLIENT(client)
 
 static nox_exec_result *sh(const char *script)
 {

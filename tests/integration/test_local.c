@@ -30,25 +30,11 @@ static int setup(void **s)
 static int teardown(void **s)
 {
     (void)s;
-    if (!client)
-        return 0;
-    nox_sandbox_list *list = NULL;
-    if (nox_list(client, &list, NULL) == 0) {
-        for (size_t i = 0; i < list->count; i++)
-            nox_delete(client, list->items[i].id, NULL);
-        nox_sandbox_list_free(list);
-    }
-    nox_client_free(client);
-    nox_test_rmtree(state);
-    free(state);
+    nox_test_local_done(client, state);
     return 0;
 }
 
-#define NEED_CLIENT()                                                                              \
-    do {                                                                                           \
-        if (!client)                                                                               \
-            nox_test_skip("this host cannot run isolated sandboxes");                              \
-    } while (0)
+#define NEED_CLIENT() NOX_NEED_CLIENT(client)
 
 static void create(const char *id)
 {
