@@ -23,6 +23,7 @@
 #include <locale.h>
 #include <stdarg.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -1875,6 +1876,12 @@ static int staging_create(extractor *ex, nox_error *err)
                                 ex->staging_name);
     ex->staging_dev = st.st_dev;
     ex->staging_ino = st.st_ino;
+    /* Held until the staging directory's fd closes: a process killed in
+     * the middle of an extraction leaves an unlocked staging directory, and
+     * that is how a sweep tells it from one in progress. */
+    if (flock(ex->staging_fd, LOCK_EX) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "lock staging directory `%s`",
+                                ex->staging_name);
     /* 0700 whatever the umask. */
     if (fchmod(ex->staging_fd, 0700) < 0)
         return nox__error_errno(err, NOX_E_IO, errno, "chmod staging directory `%s`",

@@ -41,7 +41,9 @@ typedef struct nox_extract_opts {
     gid_t gid;
     /* Directory (on the same file system as the destination) in which a
      * private staging directory is made; -1 to make it inside the
-     * destination itself as a hidden ".nox-extract-XXXXXX". */
+     * destination itself as a hidden ".nox-extract-XXXXXX". The staging
+     * directory is flock()ed while the extraction runs: one left unlocked
+     * belongs to a process that died. */
     int staging_parent_fd;
 } nox_extract_opts;
 

@@ -158,6 +158,25 @@ static int build_report(nox_local *l, nox_meta *m, const nox_cgroup_set *cg, nox
     return 0;
 }
 
+void nox__cgroups_ensure(nox_local *l, nox_meta *m)
+{
+    bool missing = false;
+    for (size_t i = 0; i < m->n_cgroup_dirs; i++)
+        if (access(m->cgroup_dirs[i], F_OK) < 0)
+            missing = true;
+    if (!missing || !m->cgroup_name)
+        return;
+    nox_cgroup_limits cl = { m->memory_bytes, m->cpu_milli, l->base.opts->limits.max_pids };
+    nox_cgroup_set cg;
+    nox__cgroup_create(cgroups(l), l->base.opts->cgroup_parent, m->cgroup_name, &cl, &cg);
+    for (size_t i = 0; i < m->n_cgroup_dirs; i++)
+        free(m->cgroup_dirs[i]);
+    m->n_cgroup_dirs = 0;
+    for (size_t i = 0; i < cg.n_dirs; i++)
+        m->cgroup_dirs[m->n_cgroup_dirs++] = steal_pointer(&cg.dirs[i]);
+    nox__cgroup_set_clear(&cg);
+}
+
 /* ---- create ---- */
 
 static int quantity_value(const char *text, const char *field, uint64_t dflt_value, bool bytes,

@@ -141,6 +141,11 @@ int nox__remove_tree_at(int dirfd, const char *name) NOX_HIDDEN;
 int64_t nox__uid_slot_take(nox_local *l, const char *id, nox_error *err) NOX_HIDDEN;
 void nox__uid_slot_release(nox_local *l, int64_t slot) NOX_HIDDEN;
 
+/* Re-creates the cgroups of @p m when one is missing (a process killed in
+ * the middle of a delete, a host reboot) before its holder restarts; the
+ * new directories go to @p m. */
+void nox__cgroups_ensure(nox_local *l, nox_meta *m) NOX_HIDDEN;
+
 /* ---- the holder, library side ---- */
 /* Starts the holder of a locked sandbox whose holder is not running. @p dir
  * is where the sandbox is, relative to the state directory (NULL for

@@ -260,6 +260,7 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
         return nox__error_errno(err, NOX_E_IO, errno, "socketpair");
     _cleanup_close_ int mine = sp[0];
     _cleanup_close_ int theirs = sp[1];
+    nox__cgroups_ensure(l, m);
     _cleanup_buf_ nox_buf cfg = NOX_BUF_INIT;
     int r = build_config(l, id, dir, m, &cfg, err);
     if (r < 0)

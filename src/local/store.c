@@ -474,6 +474,108 @@ int nox__sandbox_destroy(nox_local *l, const char *id, int sbfd, nox_error *err)
     return r;
 }
 
+/* How old a leftover must be before a sweep takes it for an orphan, and how
+ * often the deep part of a sweep runs. */
+#define ORPHAN_AGE 60
+
+/* Staging directories of uploads whose process died (unlocked, and old
+ * enough that it is not one just being made). */
+static void sweep_staging(int sbfd, int64_t now)
+{
+    int fd = openat(sbfd, "staging", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        _cleanup_close_ int sfd =
+            openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (sfd < 0 || fstat(sfd, &st) < 0 || st.st_mtim.tv_sec > now - ORPHAN_AGE)
+            continue;
+        if (flock(sfd, LOCK_EX | LOCK_NB) == 0)
+            nox__remove_tree_at(fd, e->d_name);
+    }
+    closedir(d);
+}
+
+/* uid slot files whose sandbox is gone: a process killed between a
+ * sandbox's removal and the release of its slot leaves one behind. */
+static void sweep_uid_slots(nox_local *l, int64_t now)
+{
+    int fd = openat(l->state_fd, "uids", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        struct stat st;
+        _cleanup_free_ char *id = NULL;
+        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            st.st_mtim.tv_sec > now - ORPHAN_AGE ||
+            nox__read_file_at(fd, e->d_name, NOX_SESSION_ID_MAX + 1, &id, NULL) < 0 ||
+            nox__check_session_id(id, NULL) < 0)
+            continue;
+        long slot = strtol(e->d_name, NULL, 10);
+        _cleanup_close_ int sb = -1;
+        bool in_use = false;
+        if (nox__sandbox_open(l, id, &sb, NULL) == 0) {
+            nox_meta m;
+            int r = nox__meta_load(sb, id, &m, NULL);
+            /* Unreadable metadata: keep the slot, to be safe. */
+            in_use = r < 0 || m.uid_slot == slot;
+            if (r == 0)
+                nox__meta_clear(&m);
+        }
+        if (!in_use)
+            unlinkat(fd, e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* The part of a sweep that reads every sandbox: at most once a minute,
+ * whoever opens the state directory. */
+static void deep_sweep(nox_local *l, int64_t now)
+{
+    struct stat st;
+    if (fstatat(l->state_fd, ".swept", &st, 0) == 0 && st.st_mtim.tv_sec > now - ORPHAN_AGE)
+        return;
+    _cleanup_close_ int mark =
+        openat(l->state_fd, ".swept", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (mark < 0 || futimens(mark, NULL) < 0)
+        return;
+    int fd = openat(l->state_fd, "sandboxes", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        DIR *d = fdopendir(fd);
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            if (e->d_name[0] == '.')
+                continue;
+            _cleanup_close_ int sb =
+                openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sb >= 0)
+                sweep_staging(sb, now);
+        }
+        if (d)
+            closedir(d);
+        else
+            close(fd);
+    }
+    sweep_uid_slots(l, now);
+}
+
 int nox__store_sweep(nox_local *l, size_t *ret_count, nox_error *err)
 {
     size_t removed = 0;
@@ -527,6 +629,7 @@ int nox__store_sweep(nox_local *l, size_t *ret_count, nox_error *err)
         }
         closedir(ld);
     }
+    deep_sweep(l, now);
     if (ret_count)
         *ret_count = removed;
     return 0;

@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -447,6 +448,55 @@ static void test_expiry_in_real_time(void **s)
     nox_error_free(err);
 }
 
+static void age(const char *path, time_t seconds)
+{
+    struct timespec ts[2] = { { time(NULL) - seconds, 0 }, { time(NULL) - seconds, 0 } };
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
+}
+
+static void test_sweep_removes_crash_leftovers(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("survivor");
+    /* What a process killed mid-upload and mid-delete leaves: an unlocked
+     * staging directory and a uid slot whose sandbox is gone. */
+    char *orphan = nox_test_strf("%s/sandboxes/survivor/staging/.nox-extract-dead00", state);
+    assert_int_equal(mkdir(orphan, 0700), 0);
+    char *inside = nox_test_strf("%s/half.txt", orphan);
+    nox_test_write_file(inside, "half", 4);
+    age(orphan, 600);
+    char *young = nox_test_strf("%s/sandboxes/survivor/staging/.nox-extract-young0", state);
+    assert_int_equal(mkdir(young, 0700), 0);
+    char *slot = nox_test_strf("%s/uids/424242", state);
+    nox_test_write_file(slot, "ghost", 5);
+    age(slot, 600);
+    /* A minute since the last deep sweep. */
+    char *mark = nox_test_strf("%s/.swept", state);
+    if (nox_test_exists(mark))
+        age(mark, 600);
+    nox_client *other = nox_test_local_client_at(state);
+    assert_false(nox_test_exists(orphan));
+    assert_true(nox_test_exists(young)); /* it could be an upload being made */
+    assert_false(nox_test_exists(slot));
+    /* The live sandbox keeps its slot and works. */
+    nox_sandbox *sb = NULL;
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_info(other, "survivor", &sb, err), err);
+    nox_sandbox_free(sb);
+    nox_exec_result *res = nox_test_sh(other, "survivor", "echo ok");
+    assert_string_equal(res->stdout_data, "ok\n");
+    nox_exec_result_free(res);
+    rmdir(young);
+    nox_client_free(other);
+    nox_error_free(err);
+    free(orphan);
+    free(inside);
+    free(young);
+    free(slot);
+    free(mark);
+}
+
 static void test_two_processes_share_state(void **s)
 {
     (void)s;
@@ -753,10 +803,30 @@ static void test_holder_restart_keeps_files(void **s)
     assert_true(end != hp + strlen("\"holderPid\":"));
     assert_true(holder > 1);
     assert_int_equal(kill(holder, SIGKILL), 0);
-    usleep(200000);
+    /* Its cgroups go too, as after a delete killed half way: the next
+     * holder gets new ones. */
+    char *dirs = strstr(text, "\"cgroupDirs\"");
+    char *cg[4] = { NULL };
+    int ncg = 0;
+    for (char *q = dirs ? strchr(dirs, '[') : NULL; q && ncg < 4;) {
+        char *a = strchr(q, '"');
+        char *close_br = strchr(q, ']');
+        if (!a || (close_br && a > close_br))
+            break;
+        char *b = strchr(a + 1, '"');
+        cg[ncg++] = strndup(a + 1, (size_t)(b - a - 1));
+        q = b + 1;
+    }
+    for (int i = 0; i < ncg; i++)
+        for (int k = 0; k < 200 && rmdir(cg[i]) < 0 && errno == EBUSY; k++)
+            usleep(10000);
     res = nox_test_sh(client, "revive", "cat /workspace/f");
     assert_string_equal(res->stdout_data, "still\n");
     nox_exec_result_free(res);
+    for (int i = 0; i < ncg; i++) {
+        assert_true(nox_test_exists(cg[i]));
+        free(cg[i]);
+    }
     free(text);
     free(meta);
     free(sock);
@@ -776,6 +846,7 @@ int main(void)
         cmocka_unit_test(test_invalid_ids),
         cmocka_unit_test(test_expiry_and_touch),
         cmocka_unit_test(test_expiry_in_real_time),
+        cmocka_unit_test(test_sweep_removes_crash_leftovers),
         cmocka_unit_test(test_two_processes_share_state),
         cmocka_unit_test(test_background_processes_persist),
         cmocka_unit_test(test_delete_kills_everything),
