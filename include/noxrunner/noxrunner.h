@@ -126,7 +126,8 @@ typedef enum nox_code {
     NOX_E_EXEC = -11,
     /** The sandbox is not ready yet. HTTP 503. */
     NOX_E_NOT_READY = -12,
-    /** The backend does not offer this operation. */
+    /** The backend does not offer this operation; also an http client when
+     *  libcurl (loaded on first use) cannot be loaded. */
     NOX_E_UNSUPPORTED = -13,
     /** Isolation is unavailable on this host and unisolated mode was not
      *  asked for; the message says why and how to fix it. */
@@ -234,7 +235,10 @@ typedef void (*nox_warning_fn)(void *userdata, const char *message);
  * chosen: asking for neither, or both, is ::NOX_E_INVALID.
  */
 typedef struct nox_client_options {
-    /** http backend: base URL such as "http://127.0.0.1:8080". NULL: none. */
+    /** http backend: base URL such as "http://127.0.0.1:8080". NULL: none.
+     *  The http backend loads libcurl.so.4 when the first such client is
+     *  made (NOXRUNNER_LIBCURL names another file); without it,
+     *  nox_client_new() fails with ::NOX_E_UNSUPPORTED. */
     const char *base_url;
     /** Use the local backend (sandboxes on this machine, no server). */
     bool local;

@@ -1143,8 +1143,6 @@ def free_port():
 def test_health_against_a_closed_port():
     url = "http://127.0.0.1:%d" % free_port()
     r = noxrc("--base-url", url, "health")
-    if "bring-up placeholder" in r.err:
-        raise Skip("the http backend (src/http/) is still a bring-up placeholder")
     expect(r, 1)
     check(url in r.err, "the message names the URL", r.err)
     check("noxrunnerd" in r.err and "--local" in r.err, "suggests noxrunnerd or --local", r.err)
@@ -1157,6 +1155,22 @@ def test_health_against_a_closed_port():
     doc = r.json()
     eq(doc["code"], "connect", "exec against a closed port")
     check(url in doc["error"], "names the URL", doc)
+
+
+@test("http")
+def test_http_without_libcurl():
+    # libcurl is loaded when the first http client is made; without it the
+    # http backend says what to install, and local mode does not need it.
+    url = "http://127.0.0.1:%d" % free_port()
+    env = {"NOXRUNNER_LIBCURL": os.path.join(TMP_ROOT, "no-such-libcurl.so.4")}
+    r = noxrc("--base-url", url, "--json", "exec", "box", "true", env=env)
+    expect(r, 1)
+    doc = r.json()
+    eq(doc["code"], "unsupported", "exec without libcurl")
+    check("libcurl" in doc["error"] and "NOXRUNNER_LIBCURL" in doc["error"],
+          "the message names libcurl and the variable", doc)
+    r = noxrc("--local", "health", env=env)
+    expect(r, 0, "local mode without libcurl")
 
 
 def find_server():
