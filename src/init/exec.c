@@ -235,14 +235,8 @@ NOX_NORETURN static void run_command(const nox_init_cfg *cfg, const nox_filter *
      * and it is what lets an unprivileged process install a filter. */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail(out, "no_new_privs", errno);
-    if (filter->prog) {
-        struct {
-            unsigned short len;
-            void *filter;
-        } prog = { filter->len, filter->prog };
-        if (prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, &prog, 0, 0) < 0)
-            child_fail(out, "seccomp", errno);
-    }
+    if (filter->prog && nox__seccomp_apply(filter) < 0)
+        child_fail(out, "seccomp", errno);
     child_fail(out, "exec", exec_path(rq));
 }
 

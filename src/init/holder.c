@@ -569,8 +569,7 @@ void nox__holder_main(const nox_init_cfg *c, int ready_fd)
             fail_setup(ready_fd, (nox__init_fail(msg, errno, "chdir `%s`", cfg->workspace), msg));
         workspace_fd = open(cfg->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
-    if (nox__seccomp_build(&filter, msg) < 0)
-        fail_setup(ready_fd, msg);
+    nox__seccomp_filter(&filter);
     if (isolated && drop_all_caps(msg) < 0)
         fail_setup(ready_fd, msg);
     /* Not dumpable: commands (same uid) cannot ptrace the holder or read

@@ -16,6 +16,7 @@
 #ifndef NOX_INIT_H
 #define NOX_INIT_H
 
+#include <linux/filter.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -57,7 +58,7 @@ typedef struct nox_init_cfg {
 /* The compiled seccomp program applied to every command (empty when
  * running unisolated without seccomp). */
 typedef struct nox_filter {
-    void *prog; /* struct sock_filter[] */
+    const struct sock_filter *prog;
     unsigned short len;
 } nox_filter;
 
@@ -79,8 +80,11 @@ int nox__rootfs_setup(const nox_init_cfg *cfg, char *msg) NOX_HIDDEN;
 /* Brings up the loopback interface of the current network namespace. */
 int nox__loopback_up(char *msg) NOX_HIDDEN;
 
-/* Compiles the seccomp policy for commands. */
-int nox__seccomp_build(nox_filter *f, char *msg) NOX_HIDDEN;
+/* The seccomp program for commands, compiled when nox-init was built. */
+void nox__seccomp_filter(nox_filter *f) NOX_HIDDEN;
+/* Installs @p f on the calling thread (no_new_privs must be set): 0, or
+ * -1 with errno. */
+int nox__seccomp_apply(const nox_filter *f) NOX_HIDDEN;
 
 /* One exec request, decoded. */
 typedef struct nox_job_request {

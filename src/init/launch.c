@@ -407,18 +407,12 @@ static int probe_sandbox(void *arg)
     if (nox__loopback_up(m) < 0)
         return -1;
     nox_filter f = { 0 };
-    if (nox__seccomp_build(&f, m) < 0)
-        return -1;
+    nox__seccomp_filter(&f);
     pid_t c = fork();
     if (c < 0)
         return nox__init_fail(m, errno, "fork");
     if (c == 0) {
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        struct sock_fprog_compat {
-            unsigned short len;
-            void *filter;
-        } prog = { f.len, f.prog };
-        if (prctl(PR_SET_SECCOMP, 2 /* SECCOMP_MODE_FILTER */, &prog, 0, 0) < 0)
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || nox__seccomp_apply(&f) < 0)
             _exit(120);
         execl("/bin/sh", "sh", "-c", "cd /workspace && echo ok > probe && test -s probe", NULL);
         _exit(127);
