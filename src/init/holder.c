@@ -22,10 +22,16 @@
 
 #include "init.h"
 
-#define TICK_MS             1000
-#define STORAGE_EVERY_TICKS 2
-#define STORAGE_POLL_MS     250
-#define REQUEST_TIMEOUT_MS  5000
+/* The holder reads its sandbox's expiry (the expires file's mtime, which
+ * the library moves on touch) at least this often, and stops everything
+ * once it has passed. An fstat a second is what a thousand idle sandboxes
+ * cost; nothing else wakes an idle holder. */
+#define EXPIRY_RECHECK_MS 1000
+/* While processes an exec left behind run, their workspace is checked
+ * against the storage limit this often (STORAGE_POLL_MS during execs). */
+#define STORAGE_IDLE_MS    2000
+#define STORAGE_POLL_MS    250
+#define REQUEST_TIMEOUT_MS 5000
 /* How long a finished exec waits for its client to close the connection
  * (it drains the output first) before the holder gives up on it. */
 #define DONE_GRACE_MS 60000
@@ -50,6 +56,9 @@ static int sigfd = -1;
 static int workspace_fd = -1;
 static struct job *jobs;
 static size_t n_jobs, cap_jobs;
+/* Set when an exec starts; cleared when no process but the holder is
+ * left. While set, the idle storage check runs. */
+static bool maybe_background;
 static int *drains;
 static size_t n_drains, cap_drains;
 
@@ -244,14 +253,19 @@ static int64_t count_processes(void)
     return n > 0 ? n - 1 : 0;
 }
 
-static bool expired(void)
+/* Milliseconds until the sandbox expires (its expires file's mtime): 0
+ * once it has, EXPIRY_RECHECK_MS at most. */
+static int64_t until_expiry_ms(void)
 {
     struct stat st;
     if (fstat(NOX_FD_EXPIRES, &st) < 0)
-        return false;
+        return EXPIRY_RECHECK_MS;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    return st.st_mtim.tv_sec <= now.tv_sec;
+    if (st.st_mtim.tv_sec <= now.tv_sec)
+        return 0;
+    int64_t ms = ((int64_t)st.st_mtim.tv_sec - now.tv_sec) * 1000 - now.tv_nsec / 1000000;
+    return NOX_MAX(1, NOX_MIN(ms, EXPIRY_RECHECK_MS));
 }
 
 static bool grow_jobs(void)
@@ -302,6 +316,7 @@ static void handle_exec(int conn, const nox_buf *payload, int *fds, size_t nfds)
         goto drop_rq;
     }
     uint64_t rq_timeout_ms = rq.timeout_ms;
+    maybe_background = true;
     struct job *j = &jobs[n_jobs];
     *j = (struct job){ 0, conn, fds[2], fds[3], nox__now_mono_ns(), INT64_MAX, 0, false };
     struct nox_exec_status st;
@@ -400,8 +415,10 @@ static void check_storage(void)
 {
     if (!cfg->storage_bytes || workspace_fd < 0 || n_jobs > 0)
         return;
-    if (count_processes() == 0)
+    if (count_processes() == 0) {
+        maybe_background = false;
         return;
+    }
     if (nox__tree_usage(workspace_fd, cfg->storage_bytes) <= cfg->storage_bytes)
         return;
     kill_everything();
@@ -420,9 +437,9 @@ static void check_storage_during_execs(void)
 
 static void serve(int listen_fd)
 {
-    int64_t next_tick = nox__now_mono_ns() + TICK_MS * 1000000LL;
+    int64_t next_expiry = 0; /* read the expiry on the first pass */
     int64_t next_storage = 0;
-    unsigned ticks = 0;
+    int64_t next_idle_storage = 0;
     struct pollfd *p = NULL;
     size_t cap = 0;
     for (;;) {
@@ -443,7 +460,23 @@ static void serve(int listen_fd)
         p[0] = (struct pollfd){ sigfd, POLLIN, 0 };
         p[1] = (struct pollfd){ listen_fd, POLLIN, 0 };
         int64_t now = nox__now_mono_ns();
-        int64_t until = next_tick;
+        if (now >= next_expiry) {
+            int64_t ms = until_expiry_ms();
+            if (ms == 0) {
+                kill_everything();
+                _exit(0);
+            }
+            next_expiry = now + ms * 1000000LL;
+        }
+        int64_t until = next_expiry;
+        /* The idle storage check, while an exec may have left processes. */
+        bool idle_check = maybe_background && cfg->storage_bytes && workspace_fd >= 0;
+        if (!idle_check)
+            next_idle_storage = 0;
+        else if (!next_idle_storage)
+            next_idle_storage = now + STORAGE_IDLE_MS * 1000000LL;
+        if (next_idle_storage && next_idle_storage < until)
+            until = next_idle_storage;
         bool running = false;
         for (size_t i = 0; i < n_jobs; i++) {
             /* The connection becomes readable only when the library closes
@@ -465,7 +498,7 @@ static void serve(int listen_fd)
         for (size_t i = 0; i < n_drains; i++)
             p[2 + n_jobs + i] = (struct pollfd){ drains[i], POLLIN, 0 };
         int64_t wait_ms = (until - now + 999999) / 1000000;
-        int r = poll(p, n, (int)NOX_MAX(0, NOX_MIN(wait_ms, TICK_MS)));
+        int r = poll(p, n, (int)NOX_MAX(0, NOX_MIN(wait_ms, EXPIRY_RECHECK_MS)));
         if (r > 0 && (p[0].revents & POLLIN)) {
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) == sizeof si) {
@@ -522,14 +555,9 @@ static void serve(int listen_fd)
             next_storage = now + STORAGE_POLL_MS * 1000000LL;
             check_storage_during_execs();
         }
-        if (now >= next_tick) {
-            next_tick = now + TICK_MS * 1000000LL;
-            if (expired()) {
-                kill_everything();
-                _exit(0);
-            }
-            if (++ticks % STORAGE_EVERY_TICKS == 0)
-                check_storage();
+        if (next_idle_storage && now >= next_idle_storage) {
+            next_idle_storage = now + STORAGE_IDLE_MS * 1000000LL;
+            check_storage();
         }
     }
 }

@@ -194,6 +194,42 @@ static void test_disk_filler_contained(void **s)
     nox_error_free(err);
 }
 
+/* A writer an exec left in the background is stopped by the holder when
+ * the workspace grows past the limit, with no exec running to notice. */
+static void test_background_filler_contained(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    nox_sandbox_free(create_with("bg-filler", NULL, NULL, "16Mi"));
+    nox_exec_result *r = nox_test_sh(client, "bg-filler",
+                                     "(i=0; while [ $i -lt 400 ]; do head -c 1000000 /dev/zero "
+                                     "> f$i; sleep 0.02; i=$((i+1)); done) >/dev/null 2>&1 &");
+    assert_int_equal(r->exit_code, 0);
+    nox_exec_result_free(r);
+    /* 400 MB at one file per ~30 ms would take 12 s or more; the idle
+     * check runs every 2 s. The writer is stopped once the workspace has
+     * stopped growing for 3 s (a live writer adds a file every ~30 ms);
+     * the sandbox itself goes on. */
+    nox_error *err = nox_error_new();
+    nox_sandbox *sb = NULL;
+    int64_t last = -1;
+    int still = 0;
+    for (int i = 0; i < 120 && still < 6; i++) {
+        usleep(500000);
+        nox_assert_ok(nox_info(client, "bg-filler", &sb, err), err);
+        still = sb->disk_used_bytes == last ? still + 1 : 0;
+        last = sb->disk_used_bytes;
+        assert_int_equal(sb->running, 1);
+        nox_sandbox_free(sb);
+    }
+    assert_int_equal(still, 6);
+    /* Stopped a few seconds past the limit, far below what it would write. */
+    assert_true(last < 200LL << 20);
+    nox_assert_ok(nox_delete(client, "bg-filler", err), err);
+    nox_error_free(err);
+    bystander_ok();
+}
+
 static void test_output_flood_contained(void **s)
 {
     (void)s;
@@ -234,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_fork_bomb_contained),
         cmocka_unit_test(test_memory_hog_contained),
         cmocka_unit_test(test_disk_filler_contained),
+        cmocka_unit_test(test_background_filler_contained),
         cmocka_unit_test(test_output_flood_contained),
         cmocka_unit_test(test_tmp_is_bounded),
     };
