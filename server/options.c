@@ -31,6 +31,7 @@ enum opt_id {
     OPT_MAX_EXEC_TIMEOUT,
     OPT_MAX_TTL,
     OPT_MAX_OUTPUT,
+    OPT_GZIP_LEVEL,
     OPT_REAP_INTERVAL,
     OPT_SHUTDOWN_GRACE,
     OPT_LOG_LEVEL,
@@ -83,6 +84,8 @@ static const opt_spec specs[] = {
       "largest ttlSeconds a create may ask for (default 604800, 7 days)" },
     { OPT_MAX_OUTPUT, "max-output-bytes", 0, "SIZE", "NOXRUNNERD_MAX_OUTPUT_BYTES",
       "cap on each of an exec's stdout and stderr (default 1Mi)" },
+    { OPT_GZIP_LEVEL, "gzip-level", 0, "N", "NOXRUNNERD_GZIP_LEVEL",
+      "gzip level (1-9) of downloads: 1 is fastest, 9 smallest (default 1)" },
     { OPT_REAP_INTERVAL, "reap-interval", 0, "SECONDS", "NOXRUNNERD_REAP_INTERVAL",
       "how often expired sandboxes are removed (default 1)" },
     { OPT_SHUTDOWN_GRACE, "shutdown-grace", 0, "SECONDS", "NOXRUNNERD_SHUTDOWN_GRACE",
@@ -348,6 +351,8 @@ static bool apply(nxd_config *cfg, const origin *o, const char *value)
         return parse_number(o, value, 1, LONG_MAX, &cfg->max_ttl);
     case OPT_MAX_OUTPUT:
         return parse_size(o, value, 1, 1ull << 30, &cfg->max_output_bytes);
+    case OPT_GZIP_LEVEL:
+        return parse_unsigned(o, value, 1, 9, &cfg->gzip_level);
     case OPT_REAP_INTERVAL:
         return parse_unsigned(o, value, 1, 3600, &cfg->reap_interval);
     case OPT_SHUTDOWN_GRACE:
@@ -381,6 +386,7 @@ static void defaults(nxd_config *cfg)
     cfg->max_ttl = NXD_DEFAULT_MAX_TTL;
     cfg->max_output_bytes = NXD_DEFAULT_MAX_OUTPUT_BYTES;
     cfg->reap_interval = NXD_DEFAULT_REAP_INTERVAL;
+    cfg->gzip_level = 1;
     cfg->shutdown_grace = NXD_DEFAULT_SHUTDOWN_GRACE;
     cfg->log_level = NXD_LOG_INFO;
 }

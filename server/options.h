@@ -50,6 +50,8 @@ typedef struct nxd_config {
     uint64_t max_exec_timeout;
     uint64_t max_ttl;
     uint64_t max_output_bytes;
+    /* Of the archives the local backend writes (downloads). */
+    unsigned gzip_level;
     unsigned reap_interval;
     unsigned shutdown_grace;
     nxd_log_level log_level;

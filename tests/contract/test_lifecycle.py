@@ -34,7 +34,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from noxtest import (ISO_UTC, KnownBug, Server, Skip, expect_error,  # noqa: E402
                      holder_processes, make_tgz, run, slow_factor, wait_until)
 
-STAMPED = ["sh", "-c", "date +%s%N; sleep 1; date +%s%N"]
+# Serialised execs could never overlap, however long each one is; running
+# ones overlap when all have started within the sleep, which 5 s leaves
+# room for on a loaded machine (at 1 s, a load average of 30 broke it).
+STAMPED = ["sh", "-c", "date +%s%N; sleep 5; date +%s%N"]
 
 
 def run_threads(fns):
@@ -538,6 +541,33 @@ def can_connect(port):
             return True
     except OSError:
         return False
+
+
+def test_gzip_level_option(srv):
+    """--gzip-level sets the compression of downloads: the same workspace
+    comes smaller at 9 than at 1, and both are valid gzip tars of it."""
+    sid = "gzlevel"
+    srv.create(sid)
+    # Text with some repetition, generated in the sandbox: level 9 finds
+    # more of it than level 1 does.
+    srv.exec(sid, ["sh", "-c", "i=0; while [ $i -lt 20000 ]; do "
+                   "echo \"line $i of $((i % 97)) words $((i * 7 % 13))\"; i=$((i+1)); done > t.txt"])
+    sizes = {}
+    for level in ("1", "9"):
+        srv.stop()
+        srv.start(extra=["--gzip-level", level])
+        r = srv.request("GET", "/v1/sandboxes/%s/files/download" % sid)
+        assert r.status == 200, r
+        with tarfile.open(fileobj=io.BytesIO(r.body), mode="r:gz") as tar:
+            names = [m.name.lstrip("./") for m in tar.getmembers() if m.isfile()]
+        assert names == ["t.txt"], names
+        sizes[level] = len(r.body)
+    srv.stop()
+    srv.start(extra=[])  # the normal configuration again
+    assert sizes["9"] < sizes["1"], sizes
+    r = subprocess.run([srv.binary, "--gzip-level", "0"], capture_output=True, timeout=30)
+    assert r.returncode == 2 and b"between 1 and 9" in r.stderr, r
+    srv.delete(sid)
 
 
 TESTS = [v for k, v in list(globals().items()) if k.startswith("test_") and callable(v)]
