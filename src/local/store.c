@@ -478,33 +478,6 @@ int nox__sandbox_destroy(nox_local *l, const char *id, int sbfd, nox_error *err)
  * often the deep part of a sweep runs. */
 #define ORPHAN_AGE 60
 
-/* Staging directories of uploads whose process died (unlocked, and old
- * enough that it is not one just being made). */
-static void sweep_staging(int sbfd, int64_t now)
-{
-    int fd = openat(sbfd, "staging", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        _cleanup_close_ int sfd =
-            openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        if (sfd < 0 || fstat(sfd, &st) < 0 || st.st_mtim.tv_sec > now - ORPHAN_AGE)
-            continue;
-        if (flock(sfd, LOCK_EX | LOCK_NB) == 0)
-            nox__remove_tree_at(fd, e->d_name);
-    }
-    closedir(d);
-}
-
 /* uid slot files whose sandbox is gone: a process killed between a
  * sandbox's removal and the release of its slot leaves one behind. */
 static void sweep_uid_slots(nox_local *l, int64_t now)
@@ -566,7 +539,7 @@ static void deep_sweep(nox_local *l, int64_t now)
             _cleanup_close_ int sb =
                 openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sb >= 0)
-                sweep_staging(sb, now);
+                nox__staging_recover(l, e->d_name, sb, now - ORPHAN_AGE);
         }
         if (d)
             closedir(d);
