@@ -413,7 +413,10 @@ static int open_for_use(nox_local *l, const char *id, int *ret_fd, nox_error *er
             nox__sandbox_destroy(l, id, locked, NULL);
         return nox__error_set(err, NOX_E_NOT_FOUND, "sandbox `%s` does not exist (it expired)", id);
     }
-    if (r < 0)
+    /* A read-only state directory (remounted by an administrator, or by
+     * ext4 after an error) cannot record the use: the sandbox can still be
+     * used, and expires when it was going to. */
+    if (r < 0 && errno != EROFS)
         return nox__error_errno(err, NOX_E_IO, errno, "touch sandbox `%s`", id);
     /* An upload whose process died half way through its merge is finished
      * before anything looks at the workspace. */

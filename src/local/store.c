@@ -451,6 +451,19 @@ int nox__sandbox_destroy(nox_local *l, const char *id, int sbfd, nox_error *err)
         memset(&m, 0, sizeof m);
         m.uid_slot = -1;
     }
+    /* A removal ends with a rename out of sandboxes/. Where that cannot
+     * happen (a state directory remounted read-only), refuse before
+     * stopping anything: failing after it would leave a sandbox without
+     * its processes and cgroups, listed but broken. */
+    if (faccessat(l->state_fd, "sandboxes", W_OK, AT_EACCESS) < 0 ||
+        faccessat(l->state_fd, "trash", W_OK, AT_EACCESS) < 0) {
+        int r = nox__error_errno(err, NOX_E_IO, errno,
+                                 "cannot delete sandbox `%s`: state directory `%s` is not writable",
+                                 id, l->state_dir);
+        if (have_meta)
+            nox__meta_clear(&m);
+        return r;
+    }
     nox__pod_stop(sbfd, have_meta ? &m : NULL);
     for (size_t i = 0; i < m.n_cgroup_dirs; i++)
         nox__cgroup_remove(m.cgroup_dirs[i]);
