@@ -771,7 +771,8 @@ static int local_health(nox_backend *b, nox_error *err)
         return 0;
     }
     if (faccessat(l->state_fd, "sandboxes", W_OK | X_OK, AT_EACCESS) < 0) {
-        nox__error_errno(err, NOX_E_IO, errno, "state directory `%s/sandboxes`", l->state_dir);
+        nox__error_errno(err, NOX_E_IO, errno, "cannot create sandboxes in `%s/sandboxes`",
+                         l->state_dir);
         return 0;
     }
     if (access(l->init_path, X_OK) < 0) {
