@@ -53,8 +53,15 @@ int nxd_check_run(const nxd_config *cfg, const nox_client_options *opts)
     nox_client *client = NULL;
     nox_error_clear(err);
     if (nox_client_new(opts, &client, err) == 0) {
-        printf("  \u2713 %-*s %s%s\n", width, cfg->backend_url ? "backend" : "local-backend",
-               cfg->backend_url ? "" : "state directory ", nox_client_location(client));
+        /* The local backend's health is whether its state directory
+         * takes new sandboxes: the server refuses to start without. */
+        bool usable = cfg->backend_url || nox_health(client, err);
+        if (usable)
+            printf("  \u2713 %-*s %s%s\n", width, cfg->backend_url ? "backend" : "local-backend",
+                   cfg->backend_url ? "" : "state directory ", nox_client_location(client));
+        else
+            printf("  \u2717 %-*s %s (the server will not start)\n", width, "local-backend",
+                   nox_error_message(err));
         if (cfg->backend_url) {
             nox_error_clear(err);
             if (nox_health(client, err))

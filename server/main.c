@@ -302,6 +302,13 @@ int main(int argc, char **argv)
                   err ? nox_error_message(err) : "out of memory");
         goto out;
     }
+    /* A state directory that is there but cannot be written (remounted
+     * read-only, another owner's permissions) opens fine and then fails
+     * every create: refuse now, with the reason, rather than listen. */
+    if (!cfg.backend_url && !nox_health(client, err)) {
+        nxd_error("cannot use the local backend: %s", nox_error_message(err));
+        goto out;
+    }
     if (!cfg.backend_url && !cfg.unisolated && require_isolation(&srv.client_opts) < 0)
         goto out;
 

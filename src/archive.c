@@ -14,7 +14,10 @@
  * multi-threaded server cannot give each request. Entries are created with
  * *at() calls on directory fds inside a private staging directory, walking
  * one component at a time with O_NOFOLLOW; only when the whole archive has
- * been read and checked are they renamed into the destination. */
+ * been read and checked are they renamed into the destination. Those
+ * renames are many, not one: a commit record written just before them lets
+ * another process finish them should this one die half way (recovery, at
+ * the end of this file). */
 #include "tarball.h"
 
 #include <dirent.h>
@@ -50,8 +53,16 @@
 /* Longest member name nox__tar_from_files() accepts: the extractor's
  * default limit, so that the archive is accepted on the other side. */
 #define MAX_FILE_PATH DEFAULT_MAX_PATH_BYTES
-/* Staging directories are named this and six random characters. */
+/* Staging directories are named this and six random characters. Inside:
+ * STAGING_TREE, the entries as the archive has them, and, from the moment
+ * the destination starts to change, STAGING_COMMIT (see write_commit()). */
 #define STAGING_PREFIX ".nox-extract-"
+#define STAGING_TREE   "tree"
+#define STAGING_COMMIT "commit"
+/* The commit record: a version line, the attributes the merge still has
+ * to apply, then the caller's label up to the end of the file. */
+#define COMMIT_MAGIC "nox-extract-commit 1\n"
+#define COMMIT_MAX   (64u << 20)
 /* Longest name quoted in a message. */
 #define MAX_QUOTED 200
 
@@ -1011,7 +1022,8 @@ typedef struct extractor {
     int dest_fd;
     int staging_parent; /* borrowed */
     char staging_name[32];
-    int staging_fd;
+    int staging_fd; /* the staging directory itself, locked */
+    int tree_fd;    /* its STAGING_TREE */
     dev_t staging_dev;
     ino_t staging_ino;
     bool staging_made;
@@ -1142,7 +1154,7 @@ static int open_parent(extractor *ex, const char *entry, const char *name, bool 
     int fd;
     if (plen == 0 || (ex->cache_path && strlen(ex->cache_path) == plen &&
                       memcmp(ex->cache_path, name, plen) == 0)) {
-        fd = dup_fd(plen == 0 ? ex->staging_fd : ex->cache_fd);
+        fd = dup_fd(plen == 0 ? ex->tree_fd : ex->cache_fd);
         if (fd < 0)
             return nox__error_errno(err, NOX_E_IO, errno, "duplicate a directory fd");
         return fd;
@@ -1150,7 +1162,7 @@ static int open_parent(extractor *ex, const char *entry, const char *name, bool 
     _cleanup_free_ char *prefix = strndup(name, plen);
     if (!prefix)
         return nox__error_oom(err);
-    _cleanup_close_ int cur = dup_fd(ex->staging_fd);
+    _cleanup_close_ int cur = dup_fd(ex->tree_fd);
     if (cur < 0)
         return nox__error_errno(err, NOX_E_IO, errno, "duplicate a directory fd");
     for (char *c = prefix;;) {
@@ -1897,6 +1909,13 @@ static int staging_create(extractor *ex, nox_error *err)
                               "staging directory `%s` is on another file system than the "
                               "destination",
                               ex->staging_name);
+    if (mkdirat(ex->staging_fd, STAGING_TREE, 0700) < 0)
+        return nox__error_errno(err, io_code(errno), errno, "create staging directory `%s/%s`",
+                                ex->staging_name, STAGING_TREE);
+    ex->tree_fd = open_dir_at(ex->staging_fd, STAGING_TREE);
+    if (ex->tree_fd < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "open staging directory `%s/%s`",
+                                ex->staging_name, STAGING_TREE);
     return 0;
 }
 
@@ -1944,23 +1963,158 @@ static int remove_contents(int fd, unsigned depth)
 
 static int staging_remove(extractor *ex)
 {
+    if (ex->tree_fd >= 0) {
+        close(ex->tree_fd);
+        ex->tree_fd = -1;
+    }
     if (!ex->staging_made)
         return 0;
     int r = 0;
-    if (ex->staging_fd >= 0) {
+    if (ex->staging_fd >= 0)
         r = remove_contents(ex->staging_fd, 0);
-        close(ex->staging_fd);
-        ex->staging_fd = -1;
-    }
     /* Only the directory we made: if hostile code swapped the name for
-     * another directory, leave that alone. */
+     * another directory, leave that alone. Removed before its fd closes,
+     * so that its lock is held for as long as it has a name. */
     struct stat st;
     if (fstatat(ex->staging_parent, ex->staging_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         st.st_dev == ex->staging_dev && st.st_ino == ex->staging_ino &&
         unlinkat(ex->staging_parent, ex->staging_name, AT_REMOVEDIR) < 0 && r == 0)
         r = -errno;
+    if (ex->staging_fd >= 0) {
+        close(ex->staging_fd);
+        ex->staging_fd = -1;
+    }
     ex->staging_made = false;
     return r;
+}
+
+/* ---- the commit record ---- */
+
+/* The commit point. Written into the staging directory once the whole
+ * archive was read and checked, just before the destination starts to
+ * change: a process that dies after it leaves a merge for
+ * nox__extract_recover() to finish, instead of a destination with some
+ * entries new and some old for good. It holds what the merge needs besides
+ * the staged tree: the final attributes of directories (until the merge
+ * applies them they exist only in memory), those of the destination
+ * itself, and the caller's label for the destination. Written under a
+ * temporary name and renamed, so it is whole or absent. Not fsync'd, like
+ * the local backend's metadata (see store.c): what it covers is a process
+ * killed, whose writes the page cache keeps. */
+static int write_commit(extractor *ex, const char *label, nox_error *err)
+{
+    _cleanup_buf_ nox_buf b = NOX_BUF_INIT;
+    int r = nox__buf_append(&b, COMMIT_MAGIC, strlen(COMMIT_MAGIC));
+    if (r == 0)
+        r = nox__buf_appendf(&b, "root %d %o %d %lld %ld\n", ex->root_set, (unsigned)ex->root_mode,
+                             ex->root_has_mtime, (long long)ex->root_mtime.tv_sec,
+                             (long)ex->root_mtime.tv_nsec);
+    for (size_t i = 0; r == 0 && i < ex->dirs.cap; i++) {
+        const ino_entry *d = &ex->dirs.slots[i];
+        if (d->used)
+            r = nox__buf_appendf(&b, "dir %llu %o %d %lld %ld\n", (unsigned long long)d->ino,
+                                 (unsigned)d->mode, d->has_mtime, (long long)d->mtime.tv_sec,
+                                 (long)d->mtime.tv_nsec);
+    }
+    if (r == 0)
+        r = nox__buf_appendf(&b, "label\n%s", label);
+    if (r < 0)
+        return nox__error_oom(err);
+    _cleanup_close_ int fd = openat(ex->staging_fd, STAGING_COMMIT ".tmp",
+                                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || nox__write_all(fd, b.data, b.len) < 0 ||
+        renameat(ex->staging_fd, STAGING_COMMIT ".tmp", ex->staging_fd, STAGING_COMMIT) < 0)
+        return nox__error_errno(err, io_code(errno), errno,
+                                "write the commit record of staging directory `%s`",
+                                ex->staging_name);
+    return 0;
+}
+
+/* One line of attributes of the commit record: KEY A MODE HAS SEC NSEC,
+ * A being an inode number ("dir") or a flag ("root"), MODE octal. */
+typedef struct attr_line {
+    unsigned long long a;
+    unsigned long mode;
+    long has;
+    long long sec;
+    long nsec;
+} attr_line;
+
+static bool parse_attr_line(const char *line, const char *key, attr_line *ret)
+{
+    size_t k = strlen(key);
+    if (strncmp(line, key, k) != 0 || line[k] != ' ')
+        return false;
+    const char *p = line + k;
+    char *end;
+    errno = 0;
+    ret->a = strtoull(p, &end, 10);
+    if (end == p || *end != ' ')
+        return false;
+    ret->mode = strtoul(p = end, &end, 8);
+    if (end == p || *end != ' ')
+        return false;
+    ret->has = strtol(p = end, &end, 10);
+    if (end == p || *end != ' ')
+        return false;
+    ret->sec = strtoll(p = end, &end, 10);
+    if (end == p || *end != ' ')
+        return false;
+    ret->nsec = strtol(p = end, &end, 10);
+    return end != p && *end == '\0' && errno == 0 && ret->nsec >= 0 && ret->nsec < 1000000000;
+}
+
+/* Reads the commit record of a staging directory back into @p ex (whose
+ * staged directories are on device @p dev). 1 and the label when there is
+ * one, 0 when there is none (the extraction died before its commit). */
+static int read_commit(extractor *ex, dev_t dev, char **ret_label, nox_error *err)
+{
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (nox__read_file_at(ex->staging_fd, STAGING_COMMIT, COMMIT_MAX, &text, &len) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return nox__error_errno(err, NOX_E_IO, errno,
+                                "read the commit record of staging directory `%s`",
+                                ex->staging_name);
+    }
+    size_t mlen = strlen(COMMIT_MAGIC);
+    char *p = text + mlen, *end = text + len;
+    if (len < mlen || memcmp(text, COMMIT_MAGIC, mlen) != 0)
+        goto corrupt;
+    for (;;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            goto corrupt;
+        *nl = '\0';
+        if (strcmp(p, "label") == 0) {
+            char *label = strndup(nl + 1, (size_t)(end - nl - 1));
+            if (!label)
+                return nox__error_oom(err);
+            *ret_label = label;
+            return 1;
+        }
+        attr_line al;
+        if (parse_attr_line(p, "dir", &al)) {
+            ino_entry *d = ino_map_get(&ex->dirs, dev, (ino_t)al.a);
+            if (!d)
+                return nox__error_oom(err);
+            d->mode = (mode_t)al.mode & 07777;
+            d->has_mtime = al.has != 0;
+            d->mtime = (struct timespec){ (time_t)al.sec, al.nsec };
+        } else if (parse_attr_line(p, "root", &al)) {
+            ex->root_set = al.a != 0;
+            ex->root_mode = (mode_t)al.mode & 07777;
+            ex->root_has_mtime = al.has != 0;
+            ex->root_mtime = (struct timespec){ (time_t)al.sec, al.nsec };
+        } else {
+            goto corrupt;
+        }
+        p = nl + 1;
+    }
+corrupt:
+    return nox__error_set(err, NOX_E_IO, "the commit record of staging directory `%s` is corrupt",
+                          ex->staging_name);
 }
 
 static int extract_run(extractor *ex, nox_error *err)
@@ -1973,10 +2127,13 @@ static int extract_run(extractor *ex, nox_error *err)
     /* The whole archive was read and every entry accepted. Now, and only
      * now, the destination changes. */
     _cleanup_buf_ nox_buf path = NOX_BUF_INIT;
-    if ((r = check_merge(ex, ex->staging_fd, ex->dest_fd, &path, 0, err)) < 0)
+    if ((r = check_merge(ex, ex->tree_fd, ex->dest_fd, &path, 0, err)) < 0)
+        return r;
+    if (ex->opts && ex->opts->commit_label &&
+        (r = write_commit(ex, ex->opts->commit_label, err)) < 0)
         return r;
     path.len = 0;
-    return merge(ex, ex->staging_fd, ex->dest_fd, &path, 0, err);
+    return merge(ex, ex->tree_fd, ex->dest_fd, &path, 0, err);
 }
 
 /* The mode and time of a "./" entry go to the destination itself, last of
@@ -2003,6 +2160,7 @@ int nox__extract(nox_source *src, int dest_fd, const nox_extract_opts *opts,
         .src = src,
         .dest_fd = dest_fd,
         .staging_fd = -1,
+        .tree_fd = -1,
         .cache_fd = -1,
     };
     if (opts)
@@ -2042,4 +2200,78 @@ int nox__extract(nox_source *src, int dest_fd, const nox_extract_opts *opts,
         ret_stats->bytes = ex.file_bytes;
     }
     return 0;
+}
+
+int nox__extract_recover(int parent_fd, const char *name, bool remove_uncommitted,
+                         nox_extract_dest_fn open_dest, void *userdata, nox_error *err)
+{
+    extractor ex = {
+        .dest_fd = -1,
+        .staging_parent = parent_fd,
+        .staging_fd = -1,
+        .tree_fd = -1,
+        .cache_fd = -1,
+    };
+    size_t plen = strlen(STAGING_PREFIX);
+    if (strncmp(name, STAGING_PREFIX, plen) != 0 || strlen(name) >= sizeof ex.staging_name)
+        return 0;
+    memcpy(ex.staging_name, name, strlen(name) + 1);
+    ex.staging_fd = open_dir_at(parent_fd, name);
+    if (ex.staging_fd < 0)
+        return errno == ENOENT
+                   ? 0
+                   : nox__error_errno(err, NOX_E_IO, errno, "open staging directory `%s`", name);
+    /* Locked: an extraction still running, or another process recovering
+     * this one. Unlocked but no longer at its name: recovered and removed
+     * by another process while we opened it. */
+    struct stat st, cur;
+    if (flock(ex.staging_fd, LOCK_EX | LOCK_NB) < 0 || fstat(ex.staging_fd, &st) < 0 ||
+        fstatat(parent_fd, name, &cur, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != cur.st_dev ||
+        st.st_ino != cur.st_ino) {
+        close(ex.staging_fd);
+        return 0;
+    }
+    ex.staging_made = true;
+    ex.staging_dev = st.st_dev;
+    ex.staging_ino = st.st_ino;
+    _cleanup_free_ char *label = NULL;
+    int r = read_commit(&ex, st.st_dev, &label, err);
+    if (r == 0 && !remove_uncommitted) {
+        close(ex.staging_fd);
+        ino_map_free(&ex.dirs);
+        return 0;
+    }
+    if (r == 1) {
+        /* Committed: roll forward. The merge resumes where it stopped:
+         * what moved is no longer in the tree, a directory merged half
+         * way is merged again, attributes are applied again. */
+        r = open_dest(userdata, label, &ex.dest_fd, err);
+        if (r == 0 && (ex.tree_fd = open_dir_at(ex.staging_fd, STAGING_TREE)) < 0 &&
+            errno != ENOENT)
+            r = nox__error_errno(err, NOX_E_IO, errno, "open staging directory `%s/%s`", name,
+                                 STAGING_TREE);
+        _cleanup_buf_ nox_buf path = NOX_BUF_INIT;
+        if (r == 0 && ex.tree_fd >= 0)
+            r = merge(&ex, ex.tree_fd, ex.dest_fd, &path, 0, err);
+        if (r == 0)
+            r = 2;
+    } else if (r == 0) {
+        r = 1;
+    }
+    /* Finished, never committed, or a merge that cannot be finished (the
+     * destination was changed in its way, as when a live merge fails): the
+     * staging directory goes. Where even that fails (a read-only file
+     * system), it stays, and the next recovery tries again. */
+    int rr = staging_remove(&ex);
+    if (r > 0 && rr < 0)
+        r = nox__error_errno(err, NOX_E_IO, -rr, "remove staging directory `%s`", name);
+    if (r == 2) {
+        int ar = apply_root_attrs(&ex, err);
+        if (ar < 0)
+            r = ar;
+    }
+    if (ex.dest_fd >= 0)
+        close(ex.dest_fd);
+    ino_map_free(&ex.dirs);
+    return r;
 }

@@ -45,6 +45,12 @@ typedef struct nox_extract_opts {
      * directory is flock()ed while the extraction runs: one left unlocked
      * belongs to a process that died. */
     int staging_parent_fd;
+    /* When set, the merge can be finished by another process should this
+     * one die half way through it: just before the destination starts to
+     * change, a commit record holding this label (what names the
+     * destination for whoever recovers it) is written into the staging
+     * directory. See nox__extract_recover(). */
+    const char *commit_label;
 } nox_extract_opts;
 
 typedef struct nox_extract_stats {
@@ -58,9 +64,12 @@ typedef struct nox_extract_stats {
  * All entries go first into a staging directory; only when the whole archive
  * has been read and checked are they moved into place, one rename per entry
  * (directories merged), so a refused or broken archive changes nothing in
- * the destination. Refused with NOX_E_ARCHIVE, naming the entry: absolute
- * names, ".." components, symlinks whose target is absolute or leads out of
- * the destination, hard links to anything but an earlier regular file of the
+ * the destination; with a commit_label, a process that dies during those
+ * renames leaves them for nox__extract_recover() to finish.
+ *
+ * Refused with NOX_E_ARCHIVE, naming the entry: absolute names, ".."
+ * components, symlinks whose target is absolute or leads out of the
+ * destination, hard links to anything but an earlier regular file of the
  * archive, devices, fifos and sockets, anything that would be created
  * through a symlink; NOX_E_LIMIT for entries over the count, size or path
  * limits; NOX_E_ARCHIVE for data that is not gzip, not tar, or truncated.
@@ -68,6 +77,27 @@ typedef struct nox_extract_stats {
  * it. Permissions (setuid/setgid stripped) and mtimes are kept. */
 int nox__extract(nox_source *src, int dest_fd, const nox_extract_opts *opts,
                  nox_extract_stats *ret_stats, nox_error *err) NOX_HIDDEN;
+
+/* Opens the destination that @p label names, for nox__extract_recover(). */
+typedef int (*nox_extract_dest_fn)(void *userdata, const char *label, int *ret_fd, nox_error *err);
+
+/* Deals with staging directory @p name in @p parent_fd (a
+ * ".nox-extract-XXXXXX" made with a commit_label), left behind by an
+ * extraction whose process died:
+ *   - locked (an extraction still running, or being recovered by another
+ *     process), or gone: nothing, 0;
+ *   - committed (the process died while merging): the merge is finished
+ *     into the destination @p open_dest opens for the label, and the
+ *     directory removed: 2. So a destination ends up with all of the
+ *     archive, never with part of it;
+ *   - not committed (died before the destination changed): removed when
+ *     @p remove_uncommitted (1), else left alone (0).
+ * A merge that cannot be finished (the destination changed in its way) is
+ * abandoned, as a live one would be: its staging directory is removed and
+ * the failure returned. Names that are not staging directories are left
+ * alone. */
+int nox__extract_recover(int parent_fd, const char *name, bool remove_uncommitted,
+                         nox_extract_dest_fn open_dest, void *userdata, nox_error *err) NOX_HIDDEN;
 
 /* Default limits filled into 0 fields. */
 void nox__extract_limits_fill(nox_extract_limits *l) NOX_HIDDEN;

@@ -413,8 +413,14 @@ static int open_for_use(nox_local *l, const char *id, int *ret_fd, nox_error *er
             nox__sandbox_destroy(l, id, locked, NULL);
         return nox__error_set(err, NOX_E_NOT_FOUND, "sandbox `%s` does not exist (it expired)", id);
     }
-    if (r < 0)
+    /* A read-only state directory (remounted by an administrator, or by
+     * ext4 after an error) cannot record the use: the sandbox can still be
+     * used, and expires when it was going to. */
+    if (r < 0 && errno != EROFS)
         return nox__error_errno(err, NOX_E_IO, errno, "touch sandbox `%s`", id);
+    /* An upload whose process died half way through its merge is finished
+     * before anything looks at the workspace. */
+    nox__staging_recover(l, id, sbfd, 0);
     *ret_fd = steal_fd(&sbfd);
     return 0;
 }
@@ -501,6 +507,58 @@ static int open_in_workspace(nox_local *l, int sbfd, const char *id, const char 
     return 0;
 }
 
+/* ---- uploads interrupted by a process that died ---- */
+
+struct recover_ctx {
+    nox_local *l;
+    const char *id;
+    int sbfd;
+};
+
+static int recover_dest(void *userdata, const char *label, int *ret_fd, nox_error *err)
+{
+    struct recover_ctx *c = userdata;
+    nox_meta m;
+    int r = nox__meta_load(c->sbfd, c->id, &m, err);
+    if (r < 0)
+        return r;
+    r = open_in_workspace(c->l, c->sbfd, c->id, label, true, &m, ret_fd, err);
+    nox__meta_clear(&m);
+    return r;
+}
+
+void nox__staging_recover(nox_local *l, const char *id, int sbfd, int64_t orphan_before)
+{
+    /* Every exec comes here: on file systems that count a directory's
+     * subdirectories in its links (ext4, xfs, tmpfs; btrfs does not), one
+     * stat says that there is nothing to do. */
+    struct stat st;
+    if (fstatat(sbfd, "staging", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) ||
+        st.st_nlink == 2)
+        return;
+    int fd = openat(sbfd, "staging", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return;
+    }
+    struct recover_ctx ctx = { l, id, sbfd };
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        /* Old enough not to be one whose extraction is between making it
+         * and locking it. */
+        struct stat sst;
+        bool old = orphan_before > 0 && fstatat(fd, e->d_name, &sst, AT_SYMLINK_NOFOLLOW) == 0 &&
+                   sst.st_mtim.tv_sec <= orphan_before;
+        nox__extract_recover(fd, e->d_name, old, recover_dest, &ctx, NULL);
+    }
+    closedir(d);
+}
+
 static int local_upload(nox_backend *b, const char *id, const char *dest, nox_source *archive,
                         nox_error *err)
 {
@@ -529,7 +587,12 @@ static int local_upload(nox_backend *b, const char *id, const char *dest, nox_so
         r = nox__error_errno(err, NOX_E_IO, errno, "open the staging area of `%s`", id);
         goto out;
     }
-    nox_extract_opts eo = { .limits = l->base.opts->extract, .staging_parent_fd = staging };
+    /* With a commit label, an upload whose process dies once the
+     * workspace has begun to change is finished by the next use of the
+     * sandbox or the next sweep (nox__staging_recover). */
+    nox_extract_opts eo = { .limits = l->base.opts->extract,
+                            .staging_parent_fd = staging,
+                            .commit_label = rel };
     /* An upload may not take the workspace past its storage limit. */
     uint64_t used = nox__tree_usage(wfd, m.storage_bytes);
     uint64_t room = used >= m.storage_bytes ? 0 : m.storage_bytes - used;
@@ -708,7 +771,8 @@ static int local_health(nox_backend *b, nox_error *err)
         return 0;
     }
     if (faccessat(l->state_fd, "sandboxes", W_OK | X_OK, AT_EACCESS) < 0) {
-        nox__error_errno(err, NOX_E_IO, errno, "state directory `%s/sandboxes`", l->state_dir);
+        nox__error_errno(err, NOX_E_IO, errno, "cannot create sandboxes in `%s/sandboxes`",
+                         l->state_dir);
         return 0;
     }
     if (access(l->init_path, X_OK) < 0) {

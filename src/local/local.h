@@ -141,6 +141,14 @@ int nox__remove_tree_at(int dirfd, const char *name) NOX_HIDDEN;
 int64_t nox__uid_slot_take(nox_local *l, const char *id, nox_error *err) NOX_HIDDEN;
 void nox__uid_slot_release(nox_local *l, int64_t slot) NOX_HIDDEN;
 
+/* Uploads into sandbox @p id whose process died: those that had begun to
+ * change the workspace are finished (so the workspace gets all of an
+ * archive or none of it), those that had not are removed when their
+ * staging directory is older than @p orphan_before (unix seconds; 0: never).
+ * Cheap when there are none: one fstatat(). Failures are left for the
+ * next call. */
+void nox__staging_recover(nox_local *l, const char *id, int sbfd, int64_t orphan_before) NOX_HIDDEN;
+
 /* Re-creates the cgroups of @p m when one is missing (a process killed in
  * the middle of a delete, a host reboot) before its holder restarts; the
  * new directories go to @p m. */

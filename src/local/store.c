@@ -451,6 +451,19 @@ int nox__sandbox_destroy(nox_local *l, const char *id, int sbfd, nox_error *err)
         memset(&m, 0, sizeof m);
         m.uid_slot = -1;
     }
+    /* A removal ends with a rename out of sandboxes/. Where that cannot
+     * happen (a state directory remounted read-only), refuse before
+     * stopping anything: failing after it would leave a sandbox without
+     * its processes and cgroups, listed but broken. */
+    if (faccessat(l->state_fd, "sandboxes", W_OK, AT_EACCESS) < 0 ||
+        faccessat(l->state_fd, "trash", W_OK, AT_EACCESS) < 0) {
+        int r = nox__error_errno(err, NOX_E_IO, errno,
+                                 "cannot delete sandbox `%s`: state directory `%s` is not writable",
+                                 id, l->state_dir);
+        if (have_meta)
+            nox__meta_clear(&m);
+        return r;
+    }
     nox__pod_stop(sbfd, have_meta ? &m : NULL);
     for (size_t i = 0; i < m.n_cgroup_dirs; i++)
         nox__cgroup_remove(m.cgroup_dirs[i]);
@@ -477,33 +490,6 @@ int nox__sandbox_destroy(nox_local *l, const char *id, int sbfd, nox_error *err)
 /* How old a leftover must be before a sweep takes it for an orphan, and how
  * often the deep part of a sweep runs. */
 #define ORPHAN_AGE 60
-
-/* Staging directories of uploads whose process died (unlocked, and old
- * enough that it is not one just being made). */
-static void sweep_staging(int sbfd, int64_t now)
-{
-    int fd = openat(sbfd, "staging", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        close(fd);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        _cleanup_close_ int sfd =
-            openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        if (sfd < 0 || fstat(sfd, &st) < 0 || st.st_mtim.tv_sec > now - ORPHAN_AGE)
-            continue;
-        if (flock(sfd, LOCK_EX | LOCK_NB) == 0)
-            nox__remove_tree_at(fd, e->d_name);
-    }
-    closedir(d);
-}
 
 /* uid slot files whose sandbox is gone: a process killed between a
  * sandbox's removal and the release of its slot leaves one behind. */
@@ -566,7 +552,7 @@ static void deep_sweep(nox_local *l, int64_t now)
             _cleanup_close_ int sb =
                 openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sb >= 0)
-                sweep_staging(sb, now);
+                nox__staging_recover(l, e->d_name, sb, now - ORPHAN_AGE);
         }
         if (d)
             closedir(d);

@@ -18,10 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -1752,6 +1755,253 @@ static void test_source_failures(void **state)
     tb_free(t);
 }
 
+/* ==== recovery of extractions whose process died ==== */
+
+#define RECOVER_FILES 2000
+
+typedef struct recover_ctx {
+    int dest_fd;
+    char *label; /* what the callback was asked for */
+    int calls;
+} recover_ctx;
+
+static int recover_open_dest(void *userdata, const char *label, int *ret_fd, nox_error *err)
+{
+    (void)err;
+    recover_ctx *c = userdata;
+    c->calls++;
+    free(c->label);
+    c->label = strdup(label);
+    *ret_fd = dup(c->dest_fd);
+    return *ret_fd < 0 ? NOX_E_IO : 0;
+}
+
+/* The one staging directory in @p parent, or NULL. */
+static char *only_staging(const char *parent)
+{
+    DIR *d = opendir(parent);
+    assert_non_null(d);
+    char *found = NULL;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, ".nox-extract-", 13) != 0)
+            continue;
+        assert_null(found);
+        found = strdup(de->d_name);
+    }
+    closedir(d);
+    return found;
+}
+
+/* How many of dest/d/fNNNN start with @p word. */
+static int count_version(const char *dest, const char *word)
+{
+    int n = 0;
+    for (int i = 0; i < RECOVER_FILES; i++) {
+        char rel[32];
+        snprintf(rel, sizeof rel, "d/f%04d", i);
+        char *data = read_in(dest, rel);
+        if (data && strncmp(data, word, strlen(word)) == 0)
+            n++;
+        free(data);
+    }
+    return n;
+}
+
+static void put_old_versions(const char *dest)
+{
+    char *d = path_in(dest, "d");
+    mkdir(d, 0755);
+    for (int i = 0; i < RECOVER_FILES; i++) {
+        char rel[32];
+        snprintf(rel, sizeof rel, "d/f%04d", i);
+        write_in(dest, rel, "old");
+    }
+    free(d);
+}
+
+/* A process killed while it merges a committed extraction: another
+ * process finishes the merge, with the attributes the archive gave, and
+ * removes the staging directory. */
+static void test_recover_killed_mid_merge(void **state)
+{
+    env *e = *state;
+    mkdir_in(e->root, "a/staging", 0700);
+    char *sp = path_in(e->root, "a/staging");
+    int sfd = open_dir(sp);
+    tb *t = tb_new(TB_PAX_GZ);
+    tb_dir(t, "d", 0750);
+    for (int i = 0; i < RECOVER_FILES; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "d/f%04d", i);
+        tb_file(t, name, "new", 0640);
+    }
+    tb_dir(t, "nd", 0710);
+    tb_file(t, "nd/inner", "inner", 0600);
+    tb_finish(t);
+
+    /* Killed as soon as the first entry is in place; the merge takes far
+     * longer than noticing that (~50 us per entry), but should one run
+     * end first, try again. */
+    int old = 0, fresh = 0;
+    for (int attempt = 0; attempt < 10 && !(old && fresh); attempt++) {
+        put_old_versions(e->dest);
+        char *first = path_in(e->dest, "d/f0000");
+        struct stat st0;
+        assert_int_equal(stat(first, &st0), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            nox_extract_opts o = default_opts();
+            o.staging_parent_fd = sfd;
+            o.commit_label = "the/label";
+            _exit(extract_buf(t->data, t->len, e->dest_fd, &o, NULL, NULL) == 0 ? 0 : 1);
+        }
+        struct stat st;
+        while (stat(first, &st) == 0 && st.st_ino == st0.st_ino && waitpid(pid, NULL, WNOHANG) == 0)
+            ;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        free(first);
+        old = count_version(e->dest, "old");
+        fresh = count_version(e->dest, "new");
+        assert_int_equal(old + fresh, RECOVER_FILES);
+        if (!(old && fresh)) {
+            /* Ran to the end (or died before the merge): clear up, again. */
+            char *name = only_staging(sp);
+            if (name)
+                nox__extract_recover(sfd, name, true, recover_open_dest,
+                                     &(recover_ctx){ e->dest_fd, NULL, 0 }, NULL);
+            free(name);
+        }
+    }
+    if (!(old && fresh))
+        fail_msg("no attempt was killed in the middle of its merge");
+    print_message("killed with %d of %d entries moved\n", fresh, RECOVER_FILES);
+
+    char *name = only_staging(sp);
+    assert_non_null(name);
+    /* Recovering leaves a committed extraction to nobody else. */
+    recover_ctx ctx = { e->dest_fd, NULL, 0 };
+    nox_error *err = nox_error_new();
+    int r = nox__extract_recover(sfd, name, false, recover_open_dest, &ctx, err);
+    if (r != 2)
+        fail_msg("recover returned %d: %s", r, nox_error_message(err));
+    assert_int_equal(ctx.calls, 1);
+    assert_string_equal(ctx.label, "the/label");
+    assert_int_equal(count_version(e->dest, "new"), RECOVER_FILES);
+    assert_int_equal(lstat_in(e->dest, "d").st_mode & 07777, 0750);
+    assert_int_equal(lstat_in(e->dest, "d").st_mtime, 1500000000);
+    assert_int_equal(lstat_in(e->dest, "nd").st_mode & 07777, 0710);
+    assert_int_equal(lstat_in(e->dest, "d/f0000").st_mode & 07777, 0640);
+    char *inner = read_in(e->dest, "nd/inner");
+    assert_string_equal(inner, "inner");
+    char *kept = read_in(e->dest, "existing.txt");
+    assert_string_equal(kept, "old");
+    char *ls = listing(sp);
+    assert_string_equal(ls, "");
+    /* Nothing left to do. */
+    assert_int_equal(nox__extract_recover(sfd, name, true, recover_open_dest, &ctx, err), 0);
+    assert_int_equal(ctx.calls, 1);
+    free(ls);
+    free(kept);
+    free(inner);
+    free(ctx.label);
+    free(name);
+    nox_error_free(err);
+    close(sfd);
+    free(sp);
+    tb_free(t);
+}
+
+/* A process killed while the archive still arrives: its staging directory
+ * goes (only when asked to), the destination never changed. A staging
+ * directory still locked, or a name that is not one, is left alone. */
+static void test_recover_killed_mid_read(void **state)
+{
+    env *e = *state;
+    mkdir_in(e->root, "a/staging", 0700);
+    char *sp = path_in(e->root, "a/staging");
+    int sfd = open_dir(sp);
+    tb *t = tb_new(TB_PAX_GZ);
+    for (int i = 0; i < 200; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "existing-%03d.txt", i);
+        tb_zeros(t, name, 16384);
+    }
+    tb_finish(t);
+    char *before = listing(e->dest);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[1]);
+        nox_source *src = nox__source_from_fd(p[0], true);
+        nox_extract_opts o = default_opts();
+        o.staging_parent_fd = sfd;
+        o.commit_label = "x";
+        _exit(nox__extract(src, e->dest_fd, &o, NULL, NULL) == 0 ? 0 : 1);
+    }
+    close(p[0]);
+    /* Half the archive, then wait for the staging directory to fill. */
+    assert_int_equal(nox__write_all(p[1], t->data, t->len / 2), 0);
+    char *name = NULL;
+    for (int i = 0; i < 2000 && !name; i++) {
+        name = only_staging(sp);
+        usleep(5000);
+    }
+    assert_non_null(name);
+    char *tree = nox_test_strf("%s/%s/tree/existing-000.txt", sp, name);
+    for (int i = 0; i < 2000 && !nox_test_exists(tree); i++)
+        usleep(5000);
+    assert_true(nox_test_exists(tree));
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(p[1]);
+
+    recover_ctx ctx = { e->dest_fd, NULL, 0 };
+    nox_error *err = nox_error_new();
+    assert_int_equal(nox__extract_recover(sfd, name, false, recover_open_dest, &ctx, err), 0);
+    char *again = only_staging(sp);
+    assert_non_null(again);
+    assert_int_equal(nox__extract_recover(sfd, name, true, recover_open_dest, &ctx, err), 1);
+    assert_int_equal(ctx.calls, 0);
+    char *ls = listing(sp);
+    assert_string_equal(ls, "");
+    char *after = listing(e->dest);
+    assert_string_equal(before, after);
+
+    /* Locked: an extraction in progress (flock conflicts between two open
+     * descriptions, even in one process). */
+    mkdir_in(sp, ".nox-extract-live00", 0700);
+    char *live = path_in(sp, ".nox-extract-live00");
+    int lfd = open_dir(live);
+    assert_int_equal(flock(lfd, LOCK_EX), 0);
+    assert_int_equal(
+        nox__extract_recover(sfd, ".nox-extract-live00", true, recover_open_dest, &ctx, err), 0);
+    assert_true(nox_test_exists(live));
+    close(lfd);
+    assert_int_equal(
+        nox__extract_recover(sfd, ".nox-extract-live00", true, recover_open_dest, &ctx, err), 1);
+    assert_false(nox_test_exists(live));
+    mkdir_in(sp, "not-staging", 0700);
+    assert_int_equal(nox__extract_recover(sfd, "not-staging", true, recover_open_dest, &ctx, err),
+                     0);
+    assert_true(exists_in(sp, "not-staging"));
+    free(live);
+    free(after);
+    free(ls);
+    free(again);
+    free(tree);
+    free(name);
+    free(before);
+    nox_error_free(err);
+    close(sfd);
+    free(sp);
+    tb_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1782,6 +2032,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuse_not_gzip_tar, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_refuse_staging_name, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_source_failures, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_recover_killed_mid_merge, env_setup, env_teardown),
+        cmocka_unit_test_setup_teardown(test_recover_killed_mid_read, env_setup, env_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
