@@ -6,11 +6,14 @@
  * Every round of every thread creates a session of its own, uploads
  * random files into it (some of a few MiB), reads some back with an exec
  * (`sh -c 'cat FILE'`, compared byte for byte; `cksum` for the large
- * binary ones), touches it, downloads the tree as tar.gz (in memory, as a
- * stream, or extracted into a local directory: each parsed and compared
- * with what was uploaded) and deletes the session of the round before.
- * The threads also share four sessions, where each works in a directory
- * of its own while the others upload, exec and download beside it.
+ * binary ones), touches it, asks for its info and for the list (while
+ * the others create and delete theirs), downloads the tree as tar.gz (in
+ * memory, as a stream, or extracted into a local directory: each parsed
+ * and compared with what was uploaded) and deletes the session of the
+ * round before. The threads also share four sessions, four threads each,
+ * which they create together at the start (every create must succeed),
+ * and where each works in a directory of its own while the others
+ * upload, exec and download beside it.
  *
  * What must hold: no request fails (each failure is printed with its
  * nox error message) and no file is lost or corrupted. Between the end of
@@ -111,6 +114,7 @@ static pthread_barrier_t barrier;
 static atomic_int failures;
 static atomic_bool stop_all;
 static atomic_ullong n_requests, n_create, n_exec, n_upload, n_download, n_touch, n_delete;
+static atomic_ullong n_list, n_info;
 static atomic_ullong n_files_checked, bytes_up, bytes_down;
 static int problems; /* found by the checks after the load (main thread) */
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -699,6 +703,48 @@ static bool upload(worker *w, const char *id, const fileset *s, size_t from, siz
     return true;
 }
 
+/* nox_info of a session of this thread: it must describe that one. */
+static bool info(worker *w, const char *id)
+{
+    nox_sandbox *sb = NULL;
+    w->where = id;
+    if (!ok(w, &n_info, nox_info(w->client, id, &sb, w->err), "info"))
+        return false;
+    bool good = sb->id && strcmp(sb->id, id) == 0 && sb->expires_at_unix > 0;
+    if (!good)
+        fail_worker(w, "info described `%s`, expiring at %" PRId64, sb->id ? sb->id : "(null)",
+                    sb->expires_at_unix);
+    nox_sandbox_free(sb);
+    return good;
+}
+
+/* nox_list while the other threads create and delete sessions: this
+ * thread's live sessions and the shared ones must be in it. */
+static bool list_has_mine(worker *w)
+{
+    nox_sandbox_list *list = NULL;
+    w->where = NULL;
+    if (!ok(w, &n_list, nox_list(w->client, &list, w->err), "list"))
+        return false;
+    char shared[32];
+    snprintf(shared, sizeof shared, "shared-%d", w->index % SHARED);
+    const char *want[] = { w->own[0], w->own[1], shared };
+    bool good = true;
+    for (size_t k = 0; k < 3 && good; k++) {
+        if (!want[k][0])
+            continue;
+        bool found = false;
+        for (size_t i = 0; i < list->count && !found; i++)
+            found = strcmp(list->items[i].id, want[k]) == 0;
+        if (!found) {
+            fail_worker(w, "list of %zu sandboxes misses `%s`", list->count, want[k]);
+            good = false;
+        }
+    }
+    nox_sandbox_list_free(list);
+    return good;
+}
+
 /* Runs @p argv (or, when it is NULL, `sh -c script`) and checks exit 0,
  * nothing on stderr and stdout equal to @p want. */
 static bool exec_expect(worker *w, const char *id, const char *script, const char *const *argv,
@@ -1091,7 +1137,7 @@ static bool own_round(worker *w)
             return false;
         }
     }
-    if (!touch(w, id))
+    if (!touch(w, id) || !info(w, id) || !list_has_mine(w))
         return false;
     return download_check(w, id, "/workspace/in", s, w->round + w->index);
 }
@@ -1104,7 +1150,8 @@ static bool shared_round(worker *w)
     snprintf(dir, sizeof dir, "t%02d", w->index);
     snprintf(dest, sizeof dest, "/workspace/%s", dir);
     snprintf(src, sizeof src, "/workspace/%s", dir);
-    /* Idempotent create of a session the others use at the same time. */
+    /* Idempotent create of a session the others use at the same time
+     * (in the first round, that three others create at the same time). */
     if (!create(w, id))
         return false;
     fileset s = { .n = 0 };
@@ -1132,7 +1179,9 @@ static void run_rounds(worker *w, int from, int to)
     for (w->round = from; w->round < to && !w->failed; w->round++) {
         if (atomic_load(&stop_all))
             return;
-        if (!own_round(w) || !shared_round(w))
+        /* The shared session first: in the first round, the four threads
+         * of each start by creating it at the same moment. */
+        if (!shared_round(w) || !own_round(w))
             return;
     }
 }
@@ -1259,13 +1308,16 @@ static void test_load(void **st)
         url, THREADS, WARMUP_ROUNDS, rounds, SHARED, seed);
     snapshot start = measure();
 
+    /* The shared sessions are not made here: the four threads of each
+     * race to create it in their first round, and every create must
+     * succeed. This client's first request (which opens its connection,
+     * counted from the warm-up on) checks that the server starts empty. */
     nox_client *main_client = http_client();
     nox_error *err = nox_error_new();
-    for (int i = 0; i < SHARED; i++) {
-        char id[32];
-        snprintf(id, sizeof id, "shared-%d", i);
-        nox_assert_ok(nox_create(main_client, id, NULL, NULL, err), err);
-    }
+    nox_sandbox_list *list = NULL;
+    nox_assert_ok(nox_list(main_client, &list, err), err);
+    assert_int_equal(list->count, 0);
+    nox_sandbox_list_free(list);
 
     worker *w = calloc(THREADS, sizeof *w);
     assert_non_null(w);
@@ -1309,7 +1361,7 @@ static void test_load(void **st)
             problem("delete %s failed: %s: %s", id, nox_code_name(nox_error_code(err)),
                     nox_error_message(err));
     }
-    nox_sandbox_list *list = NULL;
+    list = NULL;
     if (nox_list(main_client, &list, err) != 0) {
         problem("list failed: %s", nox_error_message(err));
     } else {
@@ -1403,10 +1455,11 @@ static void test_load(void **st)
         "requests/s)",
         (unsigned long long)atomic_load(&n_requests), (double)(t2 - t0) / 1000.0, req_warm,
         (double)(t1 - t0) / 1000.0, req_main, main_s, main_s > 0 ? (double)req_main / main_s : 0.0);
-    say("load: create %llu, exec %llu, upload %llu, download %llu, touch %llu, delete %llu; "
-        "%llu files checked; %.1f MiB up, %.1f MiB down",
+    say("load: create %llu, exec %llu, upload %llu, download %llu, touch %llu, info %llu, list "
+        "%llu, delete %llu; %llu files checked; %.1f MiB up, %.1f MiB down",
         (unsigned long long)n_create, (unsigned long long)n_exec, (unsigned long long)n_upload,
-        (unsigned long long)n_download, (unsigned long long)n_touch, (unsigned long long)n_delete,
+        (unsigned long long)n_download, (unsigned long long)n_touch, (unsigned long long)n_info,
+        (unsigned long long)n_list, (unsigned long long)n_delete,
         (unsigned long long)n_files_checked, (double)bytes_up / 1048576.0,
         (double)bytes_down / 1048576.0);
     say("load: server VmRSS %ld KiB at start, %ld KiB after the warm-up, %ld KiB at the end "
