@@ -9,6 +9,8 @@
  * client, its share handle and its streams belong to one thread at a time
  * (the library's threading rule); the share handle therefore needs no
  * locks. */
+#include <sys/socket.h>
+
 #include <noxrunner/wire.h>
 
 #include "../backend.h"
@@ -111,6 +113,21 @@ static char *route_url(nox_http *h, const char *id, const char *tail, const char
     return nox__asprintf("%s/v1/sandboxes/%s%s", h->base_url, eid, tail);
 }
 
+/* Connections are close-on-exec, as every other descriptor of the
+ * library: otherwise a program that starts a child while a client is open
+ * hands it the connection, and the child keeps it (and the server's thread
+ * and connection slot for it) open for as long as it lives. libcurl 7.88
+ * opens its sockets without SOCK_CLOEXEC; the callback makes it atomic
+ * (no window for another thread's fork, as a later fcntl would leave).
+ * The multi handle's wake-up socketpair, made inside curl_multi_init(),
+ * is out of reach; it ties nothing to the server. */
+static curl_socket_t open_socket(void *userdata, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)userdata;
+    (void)purpose;
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
 static void common_options(nox_http *h, CURL *e, long timeout_ms)
 {
     const nox_client_options *o = h->base.opts;
@@ -122,6 +139,7 @@ static void common_options(nox_http *h, CURL *e, long timeout_ms)
         nox_curl.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
     nox_curl.easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
     nox_curl.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    nox_curl.easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, (curl_opensocket_callback)open_socket);
     /* Only the schemes a NoxRunner backend speaks. */
 #if LIBCURL_VERSION_NUM >= 0x075500
     nox_curl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

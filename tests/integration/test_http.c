@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -264,6 +265,38 @@ static void test_keepalive_one_connection(void **s)
     nox_error_free(err);
 }
 
+/* A program that starts a child while a client is open must not hand it
+ * the connection: the child would keep it, and the server's thread and
+ * slot for it, for as long as it lives. */
+static void test_connection_close_on_exec(void **s)
+{
+    (void)s;
+    nox_error *err = nox_error_new();
+    assert_int_equal(nox_health(client, err), 1);
+    int port = (int)nox_test_parse_long(strrchr(url, ':') + 1);
+    DIR *d = opendir("/proc/self/fd");
+    assert_non_null(d);
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        int fd = (int)nox_test_parse_long(e->d_name);
+        struct sockaddr_storage peer = { 0 };
+        socklen_t len = sizeof peer;
+        if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0 || peer.ss_family != AF_INET ||
+            ntohs(((struct sockaddr_in *)&peer)->sin_port) != port)
+            continue;
+        found++;
+        int flags = fcntl(fd, F_GETFD);
+        if (flags < 0 || !(flags & FD_CLOEXEC))
+            fail_msg("the connection to the server (fd %d) is not close-on-exec", fd);
+    }
+    closedir(d);
+    assert_true(found >= 1);
+    nox_error_free(err);
+}
+
 /* ---- misbehaving servers ---- */
 
 typedef enum { FAKE_GARBAGE, FAKE_STALL, FAKE_DROP, FAKE_500, FAKE_HUGE } fake_kind;
@@ -442,9 +475,12 @@ int main(void)
     }
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_operation),          cmocka_unit_test(test_error_statuses),
-        cmocka_unit_test(test_keepalive_one_connection), cmocka_unit_test(test_misbehaving_servers),
+        cmocka_unit_test(test_every_operation),
+        cmocka_unit_test(test_error_statuses),
+        cmocka_unit_test(test_keepalive_one_connection),
+        cmocka_unit_test(test_misbehaving_servers),
         cmocka_unit_test(test_clients_in_threads),
+        cmocka_unit_test(test_connection_close_on_exec),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
