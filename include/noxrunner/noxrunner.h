@@ -622,7 +622,10 @@ NOX_PUBLIC int nox_delete(nox_client *client, const char *id, nox_error *err);
  * Waits until sandbox @p id answers: runs `echo ready` every @p interval_ms
  * (0 means 2000) until its output is "ready", for at most @p timeout_ms
  * (0 means 30000). ::NOX_E_TIMEOUT when it never did; the last failure is
- * in the message.
+ * in the message. Failures that waiting cannot cure end it at once, with
+ * their own code: ::NOX_E_NOT_FOUND, ::NOX_E_INVALID, ::NOX_E_ISOLATION (a
+ * sandbox made unisolated, and this client requires isolation),
+ * ::NOX_E_CANCELLED.
  */
 NOX_PUBLIC int nox_wait_ready(nox_client *client, const char *id, long timeout_ms, long interval_ms,
                               nox_error *err);

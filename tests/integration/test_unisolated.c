@@ -513,6 +513,12 @@ static void test_isolation_required_refuses_unisolated_sandboxes(void **s)
                      NOX_E_ISOLATION);
     assert_false(nox_test_exists(canary));
 
+    /* Waiting cannot make it isolated: the refusal comes at once. */
+    int64_t t0 = now_ms();
+    assert_int_equal(nox_wait_ready(required, "mixed", 20000, 200, err), NOX_E_ISOLATION);
+    assert_non_null(strstr(nox_error_message(err), "unisolated"));
+    assert_true(now_ms() - t0 < 10000);
+
     nox_sandbox *sb = NULL;
     /* Looking at it and removing it work: that is how it is replaced. */
     nox_assert_ok(nox_info(required, "mixed", &sb, err), err);
