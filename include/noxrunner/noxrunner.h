@@ -177,14 +177,22 @@ NOX_PUBLIC const char *nox_error_body(const nox_error *err, size_t *ret_len);
 /** @name Options */
 /**@{*/
 
-/** How the local backend isolates commands. */
+/** How the local backend isolates commands. A sandbox keeps the mode of
+ *  the client that created it: an unisolated client's commands in an
+ *  isolated sandbox run isolated. */
 typedef enum nox_isolation {
     /** Namespaces, seccomp, cgroups and rlimits; refuse to run
-     *  (::NOX_E_ISOLATION) when the host cannot provide namespaces. Default. */
+     *  (::NOX_E_ISOLATION) when the host cannot provide namespaces. Default.
+     *  Such a client also refuses, with ::NOX_E_ISOLATION, to create
+     *  (ensure), exec in or wait for a sandbox that was created unisolated;
+     *  touch, upload, download, info, list and delete work on it. */
     NOX_ISOLATION_REQUIRED = 0,
     /** Run commands directly on the host as the calling user, with rlimits
-     *  only. For hosts without user namespaces, on explicit request only;
-     *  the client reports a warning through its warning callback once. */
+     *  and the seccomp filter only, in the sandbox's workspace directory on
+     *  the host (a workdir under /workspace is mapped there; others are
+     *  ::NOX_E_INVALID). For hosts without user namespaces, on explicit
+     *  request only: nox_client_new() calls the client's warning callback
+     *  once, with a message that says so loudly. */
     NOX_ISOLATION_NONE = 1,
 } nox_isolation;
 

@@ -513,13 +513,28 @@ static void test_isolation_required_refuses_unisolated_sandboxes(void **s)
                      NOX_E_ISOLATION);
     assert_false(nox_test_exists(canary));
 
+    /* Ensuring it exists does not hand it over as if it were isolated,
+     * and leaves it as it was. */
+    nox_sandbox *before = NULL, *sb = NULL;
+    nox_assert_ok(nox_info(required, "mixed", &before, err), err);
+    nox_create_options co;
+    nox_create_options_init(&co);
+    co.ttl_seconds = 60;
+    assert_int_equal(nox_create(required, "mixed", &co, &sb, err), NOX_E_ISOLATION);
+    assert_non_null(strstr(nox_error_message(err), "`mixed`"));
+    assert_non_null(strstr(nox_error_message(err), "unisolated"));
+    assert_null(sb);
+    nox_assert_ok(nox_info(required, "mixed", &sb, err), err);
+    assert_int_equal(sb->ttl_seconds, before->ttl_seconds);
+    nox_sandbox_free(sb);
+    nox_sandbox_free(before);
+
     /* Waiting cannot make it isolated: the refusal comes at once. */
     int64_t t0 = now_ms();
     assert_int_equal(nox_wait_ready(required, "mixed", 20000, 200, err), NOX_E_ISOLATION);
     assert_non_null(strstr(nox_error_message(err), "unisolated"));
     assert_true(now_ms() - t0 < 10000);
 
-    nox_sandbox *sb = NULL;
     /* Looking at it and removing it work: that is how it is replaced. */
     nox_assert_ok(nox_info(required, "mixed", &sb, err), err);
     assert_string_equal(sb->isolation, "none");
