@@ -108,7 +108,9 @@ typedef enum nox_code {
     /** The backend answered with an HTTP status no other code describes;
      *  see nox_error_http_status() and nox_error_body(). */
     NOX_E_HTTP = -4,
-    /** Could not connect to the backend (refused, unreachable, DNS, TLS). */
+    /** Could not connect to the backend: refused, unreachable, DNS, or no
+     *  TLS connection (a certificate not accepted, an unusable CA file, a
+     *  failed handshake); the message says which. */
     NOX_E_CONNECT = -5,
     /** A request or operation ran past its time limit. */
     NOX_E_TIMEOUT = -6,
@@ -496,7 +498,7 @@ NOX_PUBLIC int nox_client_cancel(nox_client *client);
 /**
  * Checks that the backend is up. Returns 1 when healthy and 0 when not; it
  * never fails. When the backend is not healthy and @p err is non-NULL, @p err
- * says why (refused connection, status, body). For the local backend,
+ * says why (refused connection, TLS certificate not accepted, status, body). For the local backend,
  * healthy means the state directory is usable and the nox-init helper can
  * run (it does not start a sandbox: nox_preflight() does).
  */
