@@ -255,7 +255,11 @@ typedef struct nox_client_options {
     /** http: time limit of one request in milliseconds; exec requests get
      *  their own timeoutSeconds on top. Default 30000. */
     long timeout_ms;
-    /** http: CA bundle for HTTPS; NULL uses the system store. */
+    /** http: a file of CA certificates (PEM) to trust for HTTPS instead of
+     *  the system's store; NULL or "" uses the system store. For an https://
+     *  URL nox_client_new() checks that it can be read (::NOX_E_IO naming
+     *  it; ::NOX_E_INVALID when it is not a regular file). Calls to a
+     *  server whose certificate is not accepted fail with ::NOX_E_CONNECT. */
     const char *ca_file;
     /** http: time limit for connecting, in milliseconds. Default 10000. */
     long connect_timeout_ms;

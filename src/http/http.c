@@ -9,6 +9,9 @@
  * client, its share handle and its streams belong to one thread at a time
  * (the library's threading rule); the share handle therefore needs no
  * locks. */
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <noxrunner/wire.h>
 
 #include "../backend.h"
@@ -739,6 +742,30 @@ static const nox_backend_ops http_ops = {
     .free = http_free,
 };
 
+/* A CA file that cannot be read would otherwise surface only at the
+ * first request, as a failed connection; a typo in its path is better
+ * reported by nox_client_new(), naming it. (libcurl reads it again for
+ * every new connection, so this proves nothing about later.) An http://
+ * URL makes no use of it. */
+static int check_ca_file(const nox_client_options *opts, nox_error *err)
+{
+    const char *ca = opts->ca_file;
+    if (!ca || !*ca || strncmp(opts->base_url, "https://", 8) != 0)
+        return 0;
+    _cleanup_close_ int fd = open(ca, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "cannot read the CA file `%s`", ca);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "cannot read the CA file `%s`", ca);
+    if (!S_ISREG(st.st_mode))
+        return nox__error_set(err, NOX_E_INVALID,
+                              "CA file `%s` is not a regular file (a PEM file of CA "
+                              "certificates is needed)",
+                              ca);
+    return 0;
+}
+
 int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b, nox_error *err)
 {
     const char *u = opts->base_url;
@@ -747,6 +774,9 @@ int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b, n
                               "base URL `%s` must start with http:// or https://", u);
     if (nox__curl_load(err) < 0)
         return -1;
+    int r = check_ca_file(opts, err);
+    if (r < 0)
+        return r;
     nox_http *h = calloc(1, sizeof *h);
     if (!h)
         return nox__error_oom(err);

@@ -431,8 +431,28 @@ static void test_unusable_ca_files(void **s)
     nox_client_options_init(&o);
     nox_client *c = NULL;
 
-    /* A file that holds no certificate cannot be used; the call says so. */
+    /* A CA file that is not there is said at once, naming it. */
+    char *missing = nox_test_strf("%s/no-such-ca.pem", dir);
     o.base_url = tls_url;
+    o.ca_file = missing;
+    assert_int_equal(nox_client_new(&o, &c, err), NOX_E_IO);
+    assert_null(c);
+    assert_non_null(strstr(nox_error_message(err), missing));
+    /* ... but only an https:// URL uses one. */
+    o.base_url = plain_url;
+    nox_assert_ok(nox_client_new(&o, &c, err), err);
+    assert_int_equal(nox_health(c, err), 1);
+    nox_client_free(c);
+    c = NULL;
+    free(missing);
+
+    /* A directory is not a CA file. */
+    o.base_url = tls_url;
+    o.ca_file = dir;
+    assert_int_equal(nox_client_new(&o, &c, err), NOX_E_INVALID);
+    assert_non_null(strstr(nox_error_message(err), dir));
+
+    /* A file that holds no certificate cannot be used; the call says so. */
     char *junk = nox_test_strf("%s/junk.pem", dir);
     nox_test_write_file(junk, "not a certificate\n", 18);
     o.ca_file = junk;
