@@ -772,9 +772,10 @@ int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b, n
     if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
         return nox__error_set(err, NOX_E_INVALID,
                               "base URL `%s` must start with http:// or https://", u);
-    if (nox__curl_load(err) < 0)
-        return -1;
-    int r = check_ca_file(opts, err);
+    int r = nox__curl_load(err);
+    if (r < 0)
+        return r;
+    r = check_ca_file(opts, err);
     if (r < 0)
         return r;
     nox_http *h = calloc(1, sizeof *h);
