@@ -658,8 +658,10 @@ static int wait_ready_impl(nox_client *c, const char *id, long timeout_ms, long 
         if (r == NOX_E_CANCELLED || c->cancelled)
             return nox__error_set(err, NOX_E_CANCELLED, "waiting for sandbox `%s` was cancelled",
                                   id);
-        /* A sandbox that does not exist will not become ready by waiting. */
-        if (r == NOX_E_NOT_FOUND || r == NOX_E_INVALID)
+        /* A sandbox that does not exist will not become ready by waiting,
+         * nor will one this client refuses to run commands in (made
+         * unisolated, and this client requires isolation). */
+        if (r == NOX_E_NOT_FOUND || r == NOX_E_INVALID || r == NOX_E_ISOLATION)
             return nox__error_set(err, r, "%s", last ? last : "not found");
         int64_t now = nox__now_mono_ns();
         if (now >= deadline)

@@ -108,7 +108,9 @@ typedef enum nox_code {
     /** The backend answered with an HTTP status no other code describes;
      *  see nox_error_http_status() and nox_error_body(). */
     NOX_E_HTTP = -4,
-    /** Could not connect to the backend (refused, unreachable, DNS, TLS). */
+    /** Could not connect to the backend: refused, unreachable, DNS, or no
+     *  TLS connection (a certificate not accepted, an unusable CA file, a
+     *  failed handshake); the message says which. */
     NOX_E_CONNECT = -5,
     /** A request or operation ran past its time limit. */
     NOX_E_TIMEOUT = -6,
@@ -177,14 +179,22 @@ NOX_PUBLIC const char *nox_error_body(const nox_error *err, size_t *ret_len);
 /** @name Options */
 /**@{*/
 
-/** How the local backend isolates commands. */
+/** How the local backend isolates commands. A sandbox keeps the mode of
+ *  the client that created it: an unisolated client's commands in an
+ *  isolated sandbox run isolated. */
 typedef enum nox_isolation {
     /** Namespaces, seccomp, cgroups and rlimits; refuse to run
-     *  (::NOX_E_ISOLATION) when the host cannot provide namespaces. Default. */
+     *  (::NOX_E_ISOLATION) when the host cannot provide namespaces. Default.
+     *  Such a client also refuses, with ::NOX_E_ISOLATION, to create
+     *  (ensure), exec in or wait for a sandbox that was created unisolated;
+     *  touch, upload, download, info, list and delete work on it. */
     NOX_ISOLATION_REQUIRED = 0,
     /** Run commands directly on the host as the calling user, with rlimits
-     *  only. For hosts without user namespaces, on explicit request only;
-     *  the client reports a warning through its warning callback once. */
+     *  and the seccomp filter only, in the sandbox's workspace directory on
+     *  the host (a workdir under /workspace is mapped there; others are
+     *  ::NOX_E_INVALID). For hosts without user namespaces, on explicit
+     *  request only: nox_client_new() calls the client's warning callback
+     *  once, with a message that says so loudly. */
     NOX_ISOLATION_NONE = 1,
 } nox_isolation;
 
@@ -245,7 +255,11 @@ typedef struct nox_client_options {
     /** http: time limit of one request in milliseconds; exec requests get
      *  their own timeoutSeconds on top. Default 30000. */
     long timeout_ms;
-    /** http: CA bundle for HTTPS; NULL uses the system store. */
+    /** http: a file of CA certificates (PEM) to trust for HTTPS instead of
+     *  the system's store; NULL or "" uses the system store. For an https://
+     *  URL nox_client_new() checks that it can be read (::NOX_E_IO naming
+     *  it; ::NOX_E_INVALID when it is not a regular file). Calls to a
+     *  server whose certificate is not accepted fail with ::NOX_E_CONNECT. */
     const char *ca_file;
     /** http: time limit for connecting, in milliseconds. Default 10000. */
     long connect_timeout_ms;
@@ -488,7 +502,7 @@ NOX_PUBLIC int nox_client_cancel(nox_client *client);
 /**
  * Checks that the backend is up. Returns 1 when healthy and 0 when not; it
  * never fails. When the backend is not healthy and @p err is non-NULL, @p err
- * says why (refused connection, status, body). For the local backend,
+ * says why (refused connection, TLS certificate not accepted, status, body). For the local backend,
  * healthy means the state directory is usable and the nox-init helper can
  * run (it does not start a sandbox: nox_preflight() does).
  */
@@ -622,7 +636,10 @@ NOX_PUBLIC int nox_delete(nox_client *client, const char *id, nox_error *err);
  * Waits until sandbox @p id answers: runs `echo ready` every @p interval_ms
  * (0 means 2000) until its output is "ready", for at most @p timeout_ms
  * (0 means 30000). ::NOX_E_TIMEOUT when it never did; the last failure is
- * in the message.
+ * in the message. Failures that waiting cannot cure end it at once, with
+ * their own code: ::NOX_E_NOT_FOUND, ::NOX_E_INVALID, ::NOX_E_ISOLATION (a
+ * sandbox made unisolated, and this client requires isolation),
+ * ::NOX_E_CANCELLED.
  */
 NOX_PUBLIC int nox_wait_ready(nox_client *client, const char *id, long timeout_ms, long interval_ms,
                               nox_error *err);

@@ -9,7 +9,9 @@
  * client, its share handle and its streams belong to one thread at a time
  * (the library's threading rule); the share handle therefore needs no
  * locks. */
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <noxrunner/wire.h>
 
@@ -146,9 +148,95 @@ static void common_options(nox_http *h, CURL *e, long timeout_ms)
 #else
     nox_curl.easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    if (o->ca_file)
+    if (o->ca_file && *o->ca_file)
         nox_curl.easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
     h->errbuf[0] = '\0';
+}
+
+/* How a TLS connection could not be set up, as libcurl says it. */
+enum tls_failure {
+    TLS_OK,          /* not a TLS failure */
+    TLS_CERTIFICATE, /* the server's certificate was not accepted */
+    TLS_CA_FILE,     /* our CA file (or CRL file) could not be used */
+    TLS_HANDSHAKE,   /* anything else of the handshake */
+};
+
+static enum tls_failure tls_failure_of(CURLcode rc)
+{
+    switch (rc) {
+    /* Untrusted issuer, expired, wrong host name: libcurl reports every
+     * verification failure of the peer with this one code (it absorbed
+     * CURLE_SSL_CACERT in 7.62). */
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        return TLS_CERTIFICATE;
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CRL_BADFILE:
+        return TLS_CA_FILE;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+#if LIBCURL_VERSION_NUM >= 0x074900
+    case CURLE_SSL_CLIENTCERT:
+#endif
+        return TLS_HANDSHAKE;
+    default:
+        return TLS_OK;
+    }
+}
+
+/* A transfer that ended before the server could answer: it could not be
+ * reached, or no TLS connection could be set up with it. Every request and
+ * every download reports these alike (NOX_E_CONNECT), with a message that
+ * says which it was and what to do. Returns 0 for other codes. */
+static int connect_error(const nox_http *h, CURLcode rc, const char *detail, nox_error *err)
+{
+    const char *ca = h->base.opts->ca_file;
+    switch (tls_failure_of(rc)) {
+    case TLS_CERTIFICATE:
+        if (ca && *ca)
+            return nox__error_set(err, NOX_E_CONNECT,
+                                  "cannot connect to the NoxRunner backend at %s: its TLS "
+                                  "certificate was not accepted: %s (it must be signed by a CA "
+                                  "in the CA file `%s` and name the host of the URL)",
+                                  h->base_url, detail, ca);
+        return nox__error_set(
+            err, NOX_E_CONNECT,
+            "cannot connect to the NoxRunner backend at %s: its TLS certificate "
+            "was not accepted: %s (if the system's CA store does not trust the CA "
+            "that signed it, set ca_file to that CA's certificate)",
+            h->base_url, detail);
+    case TLS_CA_FILE:
+        return nox__error_set(err, NOX_E_CONNECT,
+                              "cannot connect to the NoxRunner backend at %s: the CA file `%s` "
+                              "cannot be used: %s (it must hold PEM certificates)",
+                              h->base_url, ca && *ca ? ca : "(the system's)", detail);
+    case TLS_HANDSHAKE:
+        return nox__error_set(err, NOX_E_CONNECT,
+                              "cannot connect to the NoxRunner backend at %s: the TLS handshake "
+                              "failed: %s (does the server speak https there?)",
+                              h->base_url, detail);
+    case TLS_OK:
+        break;
+    }
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        return nox__error_set(err, NOX_E_CONNECT,
+                              "cannot connect to the NoxRunner backend at %s: %s (is noxrunnerd "
+                              "running there?)",
+                              h->base_url, detail);
+    default:
+        return 0;
+    }
 }
 
 /* A failed transfer (no HTTP answer) as a nox error. */
@@ -156,19 +244,10 @@ static int transfer_error(nox_http *h, CURLcode rc, const char *method, const ch
                           nox_error *err)
 {
     const char *detail = h->errbuf[0] ? h->errbuf : nox_curl.easy_strerror(rc);
+    int r = connect_error(h, rc, detail, err);
+    if (r < 0)
+        return r;
     switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-        return nox__error_set(err, NOX_E_CONNECT,
-                              "cannot connect to the NoxRunner backend at %s: %s (is noxrunnerd "
-                              "running there?)",
-                              h->base_url, detail);
     case CURLE_OPERATION_TIMEDOUT:
         return nox__error_set(err, NOX_E_TIMEOUT, "%s %s timed out: %s", method, url, detail);
     case CURLE_ABORTED_BY_CALLBACK:
@@ -501,10 +580,9 @@ static int stream_pump(http_stream *s, nox_error *err)
         const char *d = s->errbuf[0] ? s->errbuf : nox_curl.easy_strerror(s->rc);
         if (s->rc == CURLE_OPERATION_TIMEDOUT)
             return nox__error_set(err, NOX_E_TIMEOUT, "download from %s stalled: %s", s->url, d);
-        if (s->rc == CURLE_COULDNT_CONNECT || s->rc == CURLE_COULDNT_RESOLVE_HOST)
-            return nox__error_set(err, NOX_E_CONNECT,
-                                  "cannot connect to the NoxRunner backend at %s: %s",
-                                  s->h->base_url, d);
+        int r = connect_error(s->h, s->rc, d, err);
+        if (r < 0)
+            return r;
         return nox__error_set(err, NOX_E_NETWORK, "download from %s broke off: %s", s->url, d);
     }
     return 0;
@@ -681,14 +759,42 @@ static const nox_backend_ops http_ops = {
     .free = http_free,
 };
 
+/* A CA file that cannot be read would otherwise surface only at the
+ * first request, as a failed connection; a typo in its path is better
+ * reported by nox_client_new(), naming it. (libcurl reads it again for
+ * every new connection, so this proves nothing about later.) An http://
+ * URL makes no use of it. */
+static int check_ca_file(const nox_client_options *opts, nox_error *err)
+{
+    const char *ca = opts->ca_file;
+    if (!ca || !*ca || strncmp(opts->base_url, "https://", 8) != 0)
+        return 0;
+    _cleanup_close_ int fd = open(ca, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "cannot read the CA file `%s`", ca);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "cannot read the CA file `%s`", ca);
+    if (!S_ISREG(st.st_mode))
+        return nox__error_set(err, NOX_E_INVALID,
+                              "CA file `%s` is not a regular file (a PEM file of CA "
+                              "certificates is needed)",
+                              ca);
+    return 0;
+}
+
 int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b, nox_error *err)
 {
     const char *u = opts->base_url;
     if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
         return nox__error_set(err, NOX_E_INVALID,
                               "base URL `%s` must start with http:// or https://", u);
-    if (nox__curl_load(err) < 0)
-        return -1;
+    int r = nox__curl_load(err);
+    if (r < 0)
+        return r;
+    r = check_ca_file(opts, err);
+    if (r < 0)
+        return r;
     nox_http *h = calloc(1, sizeof *h);
     if (!h)
         return nox__error_oom(err);

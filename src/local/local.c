@@ -372,6 +372,17 @@ static int local_create(nox_backend *b, const char *id, const nox_create_options
         nox_meta m;
         if ((r = nox__meta_load(sbfd, id, &m, err)) < 0)
             return r;
+        /* Ensuring a sandbox exists promises one this client can use; a
+         * client that requires isolation cannot use one made unisolated
+         * (its holder refuses every exec). Say so now, before its TTL or
+         * its holder are touched, rather than at the first exec. */
+        if (l->isolated && !m.isolated) {
+            nox__meta_clear(&m);
+            return nox__error_set(err, NOX_E_ISOLATION,
+                                  "sandbox `%s` exists and was created unisolated, and this "
+                                  "client requires isolation; delete and recreate it",
+                                  id);
+        }
         if (m.ttl_seconds != o->ttl_seconds) {
             m.ttl_seconds = o->ttl_seconds;
             r = nox__meta_save(sbfd, &m, err);

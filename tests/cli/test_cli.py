@@ -6,7 +6,8 @@ Groups (--group): basic (arguments, help, no sandbox), local (every
 subcommand against the local backend: real isolated sandboxes), shell (the
 interactive shell through a pseudo-terminal and through a pipe), transfer
 (upload and download), http (the http backend against a closed port) and
-server (against a real noxrunnerd). Every test that needs sandboxes uses a
+server (against a real noxrunnerd, also over https:// through a TLS
+forwarder, tests/tls/). Every test that needs sandboxes uses a
 fresh state directory and deletes what it made. A test that cannot run here
 prints "skipped, because ..."; when every test of a group is skipped the
 script exits 77, which ctest reports as skipped.
@@ -288,10 +289,11 @@ def test_help_lists_every_command_and_global_option():
     expect(r, 0)
     for c in COMMANDS:
         check(re.search(r"^\s+%s\s" % c, r.out, re.M), "--help lists %s" % c, r.out)
-    for o in ["--base-url", "--local", "--local-test", "--timeout", "--verbose", "--json",
-              "--state-dir", "--unisolated", "--version"]:
+    for o in ["--base-url", "--ca-file", "--local", "--local-test", "--timeout", "--verbose",
+              "--json", "--state-dir", "--unisolated", "--version"]:
         check(o in r.out, "--help mentions %s" % o, r.out)
-    check("NOXRUNNER_BASE_URL" in r.out, "--help names NOXRUNNER_BASE_URL")
+    for v in ["NOXRUNNER_BASE_URL", "NOXRUNNER_CA_FILE"]:
+        check(v in r.out, "--help names %s" % v, r.out)
     no_decoration(r.out + r.err, "help on a pipe")
 
 
@@ -392,6 +394,8 @@ def test_usage_errors_exit_2():
         (["--local", "--base-url", "http://x:1", "health"], "two backends"),
         (["--state-dir", "/tmp/x", "health"], "--state-dir applies to local mode"),
         (["--unisolated", "health"], "--unisolated applies to local mode"),
+        (["--local", "--ca-file", "/x.pem", "list"], "--ca-file applies to an http backend"),
+        (["health", "--ca-file="], "--ca-file needs a file"),
         (["help", "nope"], "unknown command `nope`"),
     ]
     for args, msg in cases:
@@ -1341,6 +1345,97 @@ def test_against_noxrunnerd():
         expect(r, 0)
         r = srv("delete", "srv")
         expect(r, 1, "second delete")
+
+
+class TlsForwarder:
+    """A throw-away CA and certificate (tests/tls/make-certs.sh) and a TLS
+    forwarder (tests/tls/tls_forwarder.py) in front of a plain server."""
+
+    def __init__(self, target_url):
+        if not shutil.which("openssl"):
+            raise Skip("the openssl command is missing (it makes the test's certificates)")
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.dir = tempfile.mkdtemp(prefix="tls-", dir=TMP_ROOT)
+        certs = os.path.join(self.dir, "certs")
+        subprocess.run(["sh", os.path.join(here, "tls", "make-certs.sh"), certs], check=True,
+                       stdout=subprocess.DEVNULL, timeout=60)
+        self.ca = os.path.join(certs, "ca.pem")
+        port_file = os.path.join(self.dir, "port")
+        self.log = open(os.path.join(self.dir, "forwarder.log"), "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(here, "tls", "tls_forwarder.py"),
+             "--target", target_url.split("://", 1)[1],
+             "--serve", os.path.join(certs, "server.pem"), os.path.join(certs, "server.key"),
+             port_file], stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 15
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise Failure("the TLS forwarder did not start")
+            time.sleep(0.05)
+        with open(port_file) as f:
+            self.url = "https://127.0.0.1:%d" % int(f.read())
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+@test("server")
+def test_https_with_ca_file():
+    with Server() as srv:
+        fwd = TlsForwarder(srv.url)
+        try:
+            url, ca = fwd.url, fwd.ca
+            # The system's store does not trust the throw-away CA: refused,
+            # saying so, with a hint at --ca-file.
+            r = noxrc("--base-url", url, "health")
+            expect(r, 1, "health without the CA")
+            check("TLS certificate was not accepted" in r.err, "says the certificate", r.err)
+            check("--ca-file" in r.err and "NOXRUNNER_CA_FILE" in r.err, "hints at --ca-file",
+                  r.err)
+            r = noxrc("--base-url", url, "--json", "exec", "box", "true")
+            expect(r, 1)
+            doc = r.json()
+            eq(doc["code"], "connect", "exec without the CA")
+            check("certificate" in doc["error"] and "--ca-file" in doc["hint"], "JSON", doc)
+
+            def tls(*args, **kw):
+                return noxrc("--base-url", url, "--ca-file", ca, *args, **kw)
+            expect(tls("health"), 0, "health with --ca-file")
+            expect(tls("create", "tls", "--ttl", "120"), 0, "create over https")
+            r = tls("exec", "tls", "--", "sh", "-c", "echo out; echo err >&2; exit 4")
+            expect(r, 4, "exec over https")
+            eq((r.out, r.err), ("out\n", "err\n"), "output over https")
+            path = os.path.join(fwd.dir, "up.txt")
+            with open(path, "w") as f:
+                f.write("over tls\n")
+            expect(tls("upload", "tls", path), 0, "upload over https")
+            dest = os.path.join(fwd.dir, "down")
+            expect(tls("download", "tls", "--extract", dest), 0, "download over https")
+            with open(os.path.join(dest, "up.txt")) as f:
+                eq(f.read(), "over tls\n", "round trip over https")
+            r = tls("shell", "tls", input=b"cat up.txt\n")
+            expect(r, 0, "shell over https")
+            eq(r.out, "over tls\n", "shell output over https")
+            r = tls("--json", "list")
+            expect(r, 0)
+            check("tls" in [s["sessionId"] for s in r.json()["sandboxes"]], "list", r.out)
+            # NOXRUNNER_CA_FILE is the default of --ca-file.
+            r = noxrc("--base-url", url, "exec", "tls", "cat", "up.txt",
+                      env={"NOXRUNNER_CA_FILE": ca})
+            expect(r, 0, "NOXRUNNER_CA_FILE")
+            eq(r.out, "over tls\n", "exec with NOXRUNNER_CA_FILE")
+            expect(tls("delete", "tls"), 0, "delete over https")
+            # A CA file that is not there is named.
+            missing = os.path.join(fwd.dir, "missing.pem")
+            r = noxrc("--base-url", url, "--ca-file", missing, "health")
+            expect(r, 1, "missing CA file")
+            check(missing in r.err, "names the CA file", r.err)
+        finally:
+            fwd.stop()
 
 
 # ======================================================================

@@ -21,10 +21,12 @@ enum {
     G_JSON,
     G_STATE_DIR,
     G_UNISOLATED,
+    G_CA_FILE,
 };
 
 static const noxrc_option global_options[] = {
     { "base-url", 0, true, G_BASE_URL },
+    { "ca-file", 0, true, G_CA_FILE }, /* http backend only */
     { "local", 0, false, G_LOCAL },
     { "local-test", 0, false, G_LOCAL },
     { "timeout", 0, true, G_TIMEOUT },
@@ -85,6 +87,13 @@ static int apply_global(noxrc_ctx *ctx, const noxrc_option *o, const char *value
         break;
     case G_UNISOLATED:
         ctx->unisolated = true;
+        break;
+    case G_CA_FILE:
+        if (!*value)
+            return noxrc_usage(ctx, "--ca-file needs a file of CA certificates (PEM)"),
+                   NOXRC_OPT_ERROR;
+        ctx->ca_file = value;
+        ctx->ca_file_given = true;
         break;
     }
     return 1;

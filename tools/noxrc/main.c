@@ -18,6 +18,8 @@ static const char global_help[] =
     "Global options (accepted before or after the command):\n"
     "  --base-url URL        NoxRunner backend to use (default: $NOXRUNNER_BASE_URL,\n"
     "                        else " NOXRC_DEFAULT_BASE_URL ")\n"
+    "  --ca-file FILE        CA certificates (PEM) to trust for an https:// backend,\n"
+    "                        instead of the system's (default: $NOXRUNNER_CA_FILE)\n"
     "  --local, --local-test Run sandboxes on this machine, without a server\n"
     "  --state-dir DIR       Local mode: where sandboxes live (default:\n"
     "                        $NOXRUNNER_STATE_DIR, else $XDG_STATE_HOME/noxrunner,\n"
@@ -43,8 +45,8 @@ static void print_main_help(FILE *f)
     fprintf(f, "\n%s", global_help);
     fprintf(f, "  -V, --version         Show the version\n"
                "\n"
-               "Environment: NOXRUNNER_BASE_URL, NOXRUNNER_STATE_DIR, NOXRUNNER_INIT,\n"
-               "XDG_STATE_HOME, NO_COLOR.\n"
+               "Environment: NOXRUNNER_BASE_URL, NOXRUNNER_CA_FILE, NOXRUNNER_STATE_DIR,\n"
+               "NOXRUNNER_INIT, XDG_STATE_HOME, NO_COLOR.\n"
                "Exit status: 0 success, 1 failure, 2 usage error, 130 interrupted;\n"
                "`exec` exits with the command's exit code.\n"
                "\n"
@@ -93,6 +95,7 @@ void noxrc_client_options(const noxrc_ctx *ctx, nox_client_options *o)
         o->isolation = ctx->unisolated ? NOX_ISOLATION_NONE : NOX_ISOLATION_REQUIRED;
     } else {
         o->base_url = ctx->base_url;
+        o->ca_file = ctx->ca_file;
     }
     o->timeout_ms = ctx->timeout_ms;
     o->on_warning = on_warning;
@@ -125,6 +128,9 @@ int noxrc_open_client(noxrc_ctx *ctx, nox_client **ret_client)
 {
     if (ctx->local && ctx->base_url_given)
         return noxrc_usage(ctx, "--base-url and --local choose two backends; give one of them");
+    if (ctx->local && ctx->ca_file_given)
+        return noxrc_usage_hint(ctx, "Drop --local to use an https:// backend.",
+                                "--ca-file applies to an http backend only");
     if (!ctx->local && (ctx->state_dir || ctx->unisolated))
         return noxrc_usage_hint(ctx, "Add --local to run sandboxes on this machine.",
                                 "%s applies to local mode only",
@@ -139,6 +145,8 @@ int noxrc_open_client(noxrc_ctx *ctx, nox_client **ret_client)
         return noxrc_fail(ctx, err);
     noxrc_verbose(ctx, "%s backend: %s", nox_client_is_local(c) ? "local" : "http",
                   nox_client_location(c));
+    if (!ctx->local && ctx->ca_file)
+        noxrc_verbose(ctx, "trusting the CA certificates of %s", ctx->ca_file);
     *ret_client = c;
     return 0;
 }
@@ -216,6 +224,8 @@ int main(int argc, char **argv)
     noxrc_ctx ctx = { 0 };
     const char *env_url = getenv("NOXRUNNER_BASE_URL");
     ctx.base_url = env_url && *env_url ? env_url : NOXRC_DEFAULT_BASE_URL;
+    const char *env_ca = getenv("NOXRUNNER_CA_FILE");
+    ctx.ca_file = env_ca && *env_ca ? env_ca : NULL;
     ctx.timeout_ms = 30000;
 
     /* Global options before the command. */

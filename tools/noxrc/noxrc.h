@@ -55,6 +55,8 @@ static inline void noxrc_error_freep(nox_error **e)
 typedef struct noxrc_ctx {
     const char *base_url;            /* --base-url, else $NOXRUNNER_BASE_URL, else the default */
     bool base_url_given;             /* --base-url was on the command line */
+    const char *ca_file;             /* --ca-file, else $NOXRUNNER_CA_FILE, else NULL */
+    bool ca_file_given;              /* --ca-file was on the command line */
     bool local;                      /* --local / --local-test */
     const char *state_dir;           /* --state-dir (local) */
     bool unisolated;                 /* --unisolated (local) */

@@ -154,6 +154,15 @@ static const char *hint_for(const noxrc_ctx *ctx, int code, const char *message)
 {
     switch (code) {
     case NOX_E_CONNECT:
+        /* The library's messages for TLS failures say which it was. */
+        if (strstr(message, "TLS certificate was not accepted"))
+            return "Give the certificate of the CA that signed the server's with --ca-file FILE "
+                   "(or NOXRUNNER_CA_FILE), and use the host name the certificate is for.";
+        if (strstr(message, "the CA file `"))
+            return "--ca-file (or NOXRUNNER_CA_FILE) must name a PEM file of CA certificates.";
+        if (strstr(message, "TLS handshake failed"))
+            return "Check that the server speaks https at that address; an http server needs "
+                   "an http:// URL.";
         return "Start a server with `noxrunnerd`, point --base-url (or NOXRUNNER_BASE_URL) at a "
                "running one, or use --local to run sandboxes on this machine without a server.";
     case NOX_E_ISOLATION:
