@@ -207,9 +207,8 @@ static int exec_path(const nox_job_request *rq)
     return saved;
 }
 
-NOX_NORETURN static void run_command(const nox_init_cfg *cfg, const nox_filter *filter,
-                                     const nox_job_request *rq, int out_fd, int err_fd,
-                                     struct nox_exec_status *out)
+NOX_NORETURN static void run_command(const nox_init_cfg *cfg, const nox_job_request *rq, int out_fd,
+                                     int err_fd, struct nox_exec_status *out)
 {
     /* Its own process group: the cheap first strike of a kill. */
     setpgid(0, 0);
@@ -231,17 +230,12 @@ NOX_NORETURN static void run_command(const nox_init_cfg *cfg, const nox_filter *
     /* Everything it starts stays below it while it runs (see above). */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
         child_fail(out, "subreaper", errno);
-    /* no_new_privs: setuid binaries and file capabilities confer nothing,
-     * and it is what lets an unprivileged process install a filter. */
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail(out, "no_new_privs", errno);
-    if (filter->prog && nox__seccomp_apply(filter) < 0)
-        child_fail(out, "seccomp", errno);
+    /* no_new_privs and the seccomp filter come from the holder. */
     child_fail(out, "exec", exec_path(rq));
 }
 
-pid_t nox__job_spawn(const nox_init_cfg *cfg, const nox_filter *filter, const nox_job_request *rq,
-                     int out_fd, int err_fd, struct nox_exec_status *out)
+pid_t nox__job_spawn(const nox_init_cfg *cfg, const nox_job_request *rq, int out_fd, int err_fd,
+                     struct nox_exec_status *out)
 {
     memset(out, 0, sizeof *out);
     /* vfork on purpose (see the top of this file); the child only makes
@@ -250,7 +244,7 @@ pid_t nox__job_spawn(const nox_init_cfg *cfg, const nox_filter *filter, const no
     pid_t pid = vfork();
     if (pid == 0)
         // NOLINTNEXTLINE(clang-analyzer-unix.Vfork)
-        run_command(cfg, filter, rq, out_fd, err_fd, out);
+        run_command(cfg, rq, out_fd, err_fd, out);
     return pid;
 }
 

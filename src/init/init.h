@@ -107,8 +107,8 @@ int nox__job_build_env(const nox_init_cfg *cfg, nox_job_request *rq) NOX_HIDDEN;
 /* Starts the command with vfork. Returns its pid, or -1 (errno) when it
  * could not even be forked. When the child failed before execve, it has
  * exited and @p out says where (kind NOX_EXIT_SETUP). */
-pid_t nox__job_spawn(const nox_init_cfg *cfg, const nox_filter *filter, const nox_job_request *rq,
-                     int out_fd, int err_fd, struct nox_exec_status *out) NOX_HIDDEN;
+pid_t nox__job_spawn(const nox_init_cfg *cfg, const nox_job_request *rq, int out_fd, int err_fd,
+                     struct nox_exec_status *out) NOX_HIDDEN;
 
 /* Freezes, then kills, @p root (a command, subreaper of its tree) and
  * everything below it. The dead are left for the caller to reap. */
