@@ -114,6 +114,7 @@ static int set_v(nox_error *err, int code, int errnum, const char *fmt, va_list 
         return code;
     nox_error_clear(err);
     err->code = code;
+    err->sys_errno = errnum;
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0) {
         err->message = oom_message;

@@ -16,6 +16,10 @@ struct nox_error {
     char *message;
     char *body;
     size_t body_len;
+    /* The errno behind the error, when a system call's failure was it
+     * (nox__error_errno); 0 otherwise. Internal: lets a caller tell a
+     * full disk from a limit of ours. */
+    int sys_errno;
 };
 
 /* Records @p code and a formatted message. @p err may be NULL. */

@@ -615,7 +615,12 @@ static int local_upload(nox_backend *b, const char *id, const char *dest, nox_so
         eo.gid = m.host_gid;
     }
     r = nox__extract(archive, dfd, &eo, NULL, err);
-    if (r == NOX_E_LIMIT && room < l->base.opts->extract.max_total_bytes)
+    if (r == NOX_E_LIMIT && err && (err->sys_errno == ENOSPC || err->sys_errno == EDQUOT))
+        nox__error_prefix(err, r,
+                          "upload into sandbox `%s`: the file system of the state directory "
+                          "is full (not the sandbox's limit)",
+                          id);
+    else if (r == NOX_E_LIMIT && room < l->base.opts->extract.max_total_bytes)
         nox__error_prefix(err, r,
                           "upload into sandbox `%s` (ephemeral storage limit %llu bytes, "
                           "%llu in use)",

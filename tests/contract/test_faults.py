@@ -574,6 +574,8 @@ def no_space(resp, status):
     msg = expect_error(resp, status)
     assert "no space left on device" in msg.lower(), "the error does not say the disk is " \
         "full: %r" % msg
+    assert "ephemeral storage limit" not in msg, "a full disk blamed on the sandbox's " \
+        "limit: %r" % msg
     return msg
 
 
