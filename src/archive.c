@@ -1276,7 +1276,7 @@ static int extract_file(extractor *ex, struct archive_entry *e, const char *entr
         if (fd >= 0)
             break;
         if (errno != EEXIST || attempt == 2)
-            return entry_fail_errno(err, errno, entry, "cannot be created: %s");
+            return entry_fail_errno(err, errno, entry, "cannot be created");
         int r = clear_for_nondir(pfd, last, entry, err);
         if (r < 0)
             return r;
@@ -1301,10 +1301,10 @@ static int extract_file(extractor *ex, struct archive_entry *e, const char *entr
         if (off < 0 || (uint64_t)off > (uint64_t)size || len > (uint64_t)size - (uint64_t)off)
             return entry_fail(err, NOX_E_ARCHIVE, entry, "has data beyond its declared size");
         if (len && pwrite_all(fd, buf, len, (off_t)off) < 0)
-            return entry_fail_errno(err, errno, entry, "cannot be written: %s");
+            return entry_fail_errno(err, errno, entry, "cannot be written");
     }
     if (ftruncate(fd, (off_t)size) < 0)
-        return entry_fail_errno(err, errno, entry, "cannot be sized: %s");
+        return entry_fail_errno(err, errno, entry, "cannot be sized");
     int r = set_owner(ex, fd, entry, err);
     if (r < 0)
         return r;
@@ -1329,7 +1329,7 @@ static int extract_dir(extractor *ex, struct archive_entry *e, const char *entry
         return pfd;
     bool created = mkdirat(pfd, last, 0700) == 0;
     if (!created && errno != EEXIST)
-        return entry_fail_errno(err, errno, entry, "cannot be created: %s");
+        return entry_fail_errno(err, errno, entry, "cannot be created");
     _cleanup_close_ int fd = open_dir_at(pfd, last);
     if (fd < 0) {
         if (errno == ELOOP || errno == ENOTDIR)
@@ -1421,7 +1421,7 @@ static int extract_symlink(extractor *ex, struct archive_entry *e, const char *e
         if (symlinkat(target, pfd, last) == 0)
             break;
         if (errno != EEXIST || attempt == 2)
-            return entry_fail_errno(err, errno, entry, "cannot be created: %s");
+            return entry_fail_errno(err, errno, entry, "cannot be created");
         int r = clear_for_nondir(pfd, last, entry, err);
         if (r < 0)
             return r;
@@ -1493,7 +1493,7 @@ static int extract_hardlink(extractor *ex, const char *entry, const char *name,
                               "the archive",
                               Q(qt));
         if (errno != EEXIST || attempt == 2)
-            return entry_fail_errno(err, errno, entry, "cannot be created: %s");
+            return entry_fail_errno(err, errno, entry, "cannot be created");
         int r = clear_for_nondir(pfd, last, entry, err);
         if (r < 0)
             return r;

@@ -576,6 +576,7 @@ def no_space(resp, status):
         "full: %r" % msg
     assert "ephemeral storage limit" not in msg, "a full disk blamed on the sandbox's " \
         "limit: %r" % msg
+    assert "%s" not in msg, "a format directive left in the message: %r" % msg
     return msg
 
 
