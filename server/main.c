@@ -78,6 +78,7 @@ static void client_options(const nxd_config *cfg, nox_client_options *o)
     nox_client_options_init(o);
     if (cfg->backend_url) {
         o->base_url = cfg->backend_url;
+        o->ca_file = cfg->backend_ca_file;
     } else {
         o->local = true;
         o->state_dir = cfg->state_dir;

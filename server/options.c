@@ -19,6 +19,7 @@ enum opt_id {
     OPT_PORT,
     OPT_PORT_FILE,
     OPT_BACKEND,
+    OPT_BACKEND_CA_FILE,
     OPT_STATE_DIR,
     OPT_UNISOLATED,
     OPT_MAX_UPLOAD,
@@ -60,6 +61,8 @@ static const opt_spec specs[] = {
       "write the port actually bound to FILE once listening" },
     { OPT_BACKEND, "backend", 0, "URL", "NOXRUNNERD_BACKEND",
       "serve another NoxRunner backend at URL (gateway mode) instead of local sandboxes" },
+    { OPT_BACKEND_CA_FILE, "backend-ca-file", 0, "FILE", "NOXRUNNERD_BACKEND_CA_FILE",
+      "CA certificates (PEM) to trust for an https:// --backend (default: the system's)" },
     { OPT_STATE_DIR, "state-dir", 0, "DIR", "NOXRUNNER_STATE_DIR",
       "state directory of the local backend (default: the library's, see noxrunnerd(8))" },
     { OPT_UNISOLATED, "unisolated", 0, NULL, "NOXRUNNERD_UNISOLATED",
@@ -318,6 +321,11 @@ static bool apply(nxd_config *cfg, const origin *o, const char *value)
             return bad_value(o, value, "expected an http:// or https:// URL");
         cfg->backend_url = value;
         return true;
+    case OPT_BACKEND_CA_FILE:
+        if (!*value)
+            return bad_value(o, value, "the file name is empty");
+        cfg->backend_ca_file = value;
+        return true;
     case OPT_STATE_DIR:
         if (!*value)
             return bad_value(o, value, "the directory name is empty");
@@ -488,6 +496,11 @@ nxd_parse_result nxd_options_parse(int argc, char **argv, nxd_config *cfg)
     if (cfg->backend_url && cfg->unisolated) {
         fprintf(stderr, "noxrunnerd: --unisolated applies to local sandboxes; it makes no sense "
                         "with --backend\n");
+        return NXD_PARSE_EXIT_USAGE;
+    }
+    if (cfg->backend_ca_file &&
+        (!cfg->backend_url || strncmp(cfg->backend_url, "https://", 8) != 0)) {
+        fprintf(stderr, "noxrunnerd: --backend-ca-file applies to an https:// --backend\n");
         return NXD_PARSE_EXIT_USAGE;
     }
     if (cfg->backend_url && cfg->state_dir) {

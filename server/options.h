@@ -34,6 +34,8 @@ typedef struct nxd_config {
     const char *port_file;
     /* Gateway mode: the base URL of another backend; NULL for local. */
     const char *backend_url;
+    /* CA file for an https:// backend_url; NULL: the system's store. */
+    const char *backend_ca_file;
     /* Local backend: state directory; NULL for the library's default. */
     const char *state_dir;
     /* Local backend: run commands without isolation. */

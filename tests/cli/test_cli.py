@@ -1383,6 +1383,54 @@ class TlsForwarder:
         self.log.close()
 
 
+def start_gateway(args, workdir):
+    """noxrunnerd in gateway mode on an ephemeral port: (process, url), or
+    (process, None) when it exited first."""
+    port_file = os.path.join(workdir, "gw-%d.port" % len(os.listdir(workdir)))
+    log = open(port_file + ".log", "wb")
+    p = subprocess.Popen([find_server(), "--listen", "127.0.0.1:0", "--port-file", port_file]
+                         + args, stdout=log, stderr=log, env=base_env())
+    log.close()
+    deadline = time.monotonic() + 15
+    while not os.path.exists(port_file) or not open(port_file).read().strip():
+        if p.poll() is not None:
+            return p, None
+        if time.monotonic() > deadline:
+            p.kill()
+            p.wait()
+            raise Failure("the gateway did not start")
+        time.sleep(0.05)
+    with open(port_file) as f:
+        return p, "http://127.0.0.1:%d" % int(f.read())
+
+
+def gateway_over_https(url, ca, workdir):
+    p, gw = start_gateway(["--backend", url], workdir)
+    if gw:
+        # Without the CA it may start (the check happens per request): then
+        # every call through it fails.
+        r = noxrc("--base-url", gw, "health")
+        p.terminate()
+        p.wait(timeout=30)
+        check(r.code != 0, "health through a gateway that does not trust the backend", r)
+    p, gw = start_gateway(["--backend", url, "--backend-ca-file", ca], workdir)
+    check(gw is not None, "the gateway with --backend-ca-file started")
+    try:
+        expect(noxrc("--base-url", gw, "health"), 0, "health through the https gateway")
+        expect(noxrc("--base-url", gw, "create", "gw-tls", "--ttl", "120"), 0, "create")
+        r = noxrc("--base-url", gw, "exec", "gw-tls", "--", "sh", "-c", "echo via-gateway")
+        expect(r, 0, "exec through the https gateway")
+        eq(r.out, "via-gateway\n", "output through the https gateway")
+        expect(noxrc("--base-url", gw, "delete", "gw-tls"), 0, "delete")
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+    # Only an https:// backend takes it.
+    r = subprocess.run([find_server(), "--backend", "http://127.0.0.1:1", "--backend-ca-file", ca],
+                       capture_output=True, timeout=30, env=base_env())
+    check(r.returncode == 2 and b"--backend-ca-file" in r.stderr, "refused for http://", r)
+
+
 @test("server")
 def test_https_with_ca_file():
     with Server() as srv:
@@ -1434,6 +1482,9 @@ def test_https_with_ca_file():
             r = noxrc("--base-url", url, "--ca-file", missing, "health")
             expect(r, 1, "missing CA file")
             check(missing in r.err, "names the CA file", r.err)
+            # noxrunnerd in gateway mode in front of the https:// backend:
+            # refuses to start without the CA, serves with --backend-ca-file.
+            gateway_over_https(url, ca, fwd.dir)
         finally:
             fwd.stop()
 
