@@ -352,12 +352,17 @@ void nox__cgroup_remove(const char *dir)
 {
     /* cgroup v2 (5.14+) kills the whole cgroup atomically. */
     write_text(dir, "cgroup.kill", "1");
+    /* The holder is usually dead already, but a dead task keeps its cgroup
+     * busy until its parent has reaped it, which takes a moment: retry
+     * soon, then less often (0.1 ms doubling to 5 ms, about 1 s in all). */
+    long wait_ns = 100000;
     for (int round = 0; round < 200; round++) {
         if (rmdir(dir) == 0 || errno == ENOENT)
             return;
         kill_procs(dir);
-        struct timespec ts = { 0, 5000000 };
+        struct timespec ts = { 0, wait_ns };
         nanosleep(&ts, NULL);
+        wait_ns = wait_ns * 2 > 5000000 ? 5000000 : wait_ns * 2;
     }
 }
 
