@@ -24,7 +24,7 @@ static const char *const sonames[] = { "libcurl.so.4", "libcurl-gnutls.so.4" };
 #define MIN_VERSION     "7.66.0"
 #endif
 
-nox_curl_api nox_curl;
+nox_curl_api nox__curl;
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int load_code;
@@ -96,7 +96,7 @@ static void load(void)
     }
     /* The handle stays open for the life of the process: curl's global
      * state cannot be torn down while another thread may use it. */
-    nox_curl = api;
+    nox__curl = api;
     load_code = 0;
 }
 

@@ -59,7 +59,7 @@ typedef struct nox_curl_api {
 #undef NOX_CURL_MEMBER
 
 /* Filled by nox__curl_load; read-only afterwards. */
-extern nox_curl_api nox_curl;
+extern nox_curl_api nox__curl;
 
 /* Loads libcurl (once per process; later calls return the first outcome)
  * and runs curl_global_init. Fails with NOX_E_UNSUPPORTED, naming the

@@ -92,11 +92,11 @@ static size_t read_body(char *p, size_t size, size_t n, void *ud)
 
 static char *escape(nox_http *h, const char *s)
 {
-    char *e = nox_curl.easy_escape(h->easy, s, 0);
+    char *e = nox__curl.easy_escape(h->easy, s, 0);
     if (!e)
         return NULL;
     char *copy = strdup(e);
-    nox_curl.free(e);
+    nox__curl.free(e);
     return copy;
 }
 
@@ -133,23 +133,23 @@ static curl_socket_t open_socket(void *userdata, curlsocktype purpose, struct cu
 static void common_options(nox_http *h, CURL *e, long timeout_ms)
 {
     const nox_client_options *o = h->base.opts;
-    nox_curl.easy_setopt(e, CURLOPT_SHARE, h->share);
-    nox_curl.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    nox_curl.easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
-    nox_curl.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
+    nox__curl.easy_setopt(e, CURLOPT_SHARE, h->share);
+    nox__curl.easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    nox__curl.easy_setopt(e, CURLOPT_USERAGENT, USER_AGENT);
+    nox__curl.easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms);
     if (timeout_ms > 0)
-        nox_curl.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
-    nox_curl.easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
-    nox_curl.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    nox_curl.easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, (curl_opensocket_callback)open_socket);
+        nox__curl.easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+    nox__curl.easy_setopt(e, CURLOPT_ERRORBUFFER, h->errbuf);
+    nox__curl.easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    nox__curl.easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, (curl_opensocket_callback)open_socket);
     /* Only the schemes a NoxRunner backend speaks. */
 #if LIBCURL_VERSION_NUM >= 0x075500
-    nox_curl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    nox__curl.easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
-    nox_curl.easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    nox__curl.easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
     if (o->ca_file && *o->ca_file)
-        nox_curl.easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
+        nox__curl.easy_setopt(e, CURLOPT_CAINFO, o->ca_file);
     h->errbuf[0] = '\0';
 }
 
@@ -243,7 +243,7 @@ static int connect_error(const nox_http *h, CURLcode rc, const char *detail, nox
 static int transfer_error(nox_http *h, CURLcode rc, const char *method, const char *url,
                           nox_error *err)
 {
-    const char *detail = h->errbuf[0] ? h->errbuf : nox_curl.easy_strerror(rc);
+    const char *detail = h->errbuf[0] ? h->errbuf : nox__curl.easy_strerror(rc);
     int r = connect_error(h, rc, detail, err);
     if (r < 0)
         return r;
@@ -278,12 +278,12 @@ static int status_error(long status, const char *method, const char *url, const 
  * request at once instead of at libcurl's next progress callback. */
 static CURLcode drive(nox_http *h, CURL *e)
 {
-    if (nox_curl.multi_add_handle(h->multi, e) != CURLM_OK)
+    if (nox__curl.multi_add_handle(h->multi, e) != CURLM_OK)
         return CURLE_FAILED_INIT;
     CURLcode rc = CURLE_OK;
     for (;;) {
         int running = 0;
-        CURLMcode mc = nox_curl.multi_perform(h->multi, &running);
+        CURLMcode mc = nox__curl.multi_perform(h->multi, &running);
         if (mc != CURLM_OK) {
             rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
             break;
@@ -291,7 +291,7 @@ static CURLcode drive(nox_http *h, CURL *e)
         CURLMsg *m;
         int left;
         bool done = false;
-        while ((m = nox_curl.multi_info_read(h->multi, &left)))
+        while ((m = nox__curl.multi_info_read(h->multi, &left)))
             if (m->msg == CURLMSG_DONE && m->easy_handle == e) {
                 rc = m->data.result;
                 done = true;
@@ -303,13 +303,13 @@ static CURLcode drive(nox_http *h, CURL *e)
             break;
         }
         struct curl_waitfd wfd = { h->base.cancel_fd, CURL_WAIT_POLLIN, 0 };
-        mc = nox_curl.multi_poll(h->multi, &wfd, h->base.cancel_fd >= 0 ? 1 : 0, 1000, NULL);
+        mc = nox__curl.multi_poll(h->multi, &wfd, h->base.cancel_fd >= 0 ? 1 : 0, 1000, NULL);
         if (mc != CURLM_OK && mc != CURLM_UNRECOVERABLE_POLL) {
             rc = CURLE_FAILED_INIT;
             break;
         }
     }
-    nox_curl.multi_remove_handle(h->multi, e);
+    nox__curl.multi_remove_handle(h->multi, e);
     return rc;
 }
 
@@ -328,44 +328,44 @@ static int perform(nox_http *h, request *rq, long *ret_status, response *resp, n
 {
     CURL *e = h->easy;
     /* reset keeps the connection cache: the next request reuses it. */
-    nox_curl.easy_reset(e);
+    nox__curl.easy_reset(e);
     common_options(h, e, rq->timeout_ms);
-    nox_curl.easy_setopt(e, CURLOPT_URL, rq->url);
-    nox_curl.easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
-    nox_curl.easy_setopt(e, CURLOPT_WRITEDATA, resp);
+    nox__curl.easy_setopt(e, CURLOPT_URL, rq->url);
+    nox__curl.easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
+    nox__curl.easy_setopt(e, CURLOPT_WRITEDATA, resp);
     struct curl_slist *hdrs = NULL;
-    hdrs = nox_curl.slist_append(hdrs, "Accept: application/json");
+    hdrs = nox__curl.slist_append(hdrs, "Accept: application/json");
     /* No "Expect: 100-continue" round trip before bodies. */
-    hdrs = nox_curl.slist_append(hdrs, "Expect:");
+    hdrs = nox__curl.slist_append(hdrs, "Expect:");
     if (strcmp(rq->method, "GET") != 0)
-        nox_curl.easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
+        nox__curl.easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
     if (rq->json) {
-        hdrs = nox_curl.slist_append(hdrs, "Content-Type: application/json");
-        nox_curl.easy_setopt(e, CURLOPT_POSTFIELDS, rq->json);
-        nox_curl.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->json_len);
+        hdrs = nox__curl.slist_append(hdrs, "Content-Type: application/json");
+        nox__curl.easy_setopt(e, CURLOPT_POSTFIELDS, rq->json);
+        nox__curl.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->json_len);
     } else if (rq->upload) {
-        hdrs = nox_curl.slist_append(hdrs, "Content-Type: application/x-tar");
-        nox_curl.easy_setopt(e, CURLOPT_POST, 1L);
-        nox_curl.easy_setopt(e, CURLOPT_READFUNCTION, read_body);
-        nox_curl.easy_setopt(e, CURLOPT_READDATA, rq->upload);
+        hdrs = nox__curl.slist_append(hdrs, "Content-Type: application/x-tar");
+        nox__curl.easy_setopt(e, CURLOPT_POST, 1L);
+        nox__curl.easy_setopt(e, CURLOPT_READFUNCTION, read_body);
+        nox__curl.easy_setopt(e, CURLOPT_READDATA, rq->upload);
         if (rq->upload->src) {
-            hdrs = nox_curl.slist_append(hdrs, "Transfer-Encoding: chunked");
+            hdrs = nox__curl.slist_append(hdrs, "Transfer-Encoding: chunked");
         } else {
-            nox_curl.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                                 (curl_off_t)rq->upload->pending_len);
+            nox__curl.easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                                  (curl_off_t)rq->upload->pending_len);
         }
         /* A stalled upload is cut off; a long one is not. */
-        nox_curl.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        nox_curl.easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-                             NOX_MAX(1L, h->base.opts->timeout_ms / 1000));
+        nox__curl.easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        nox__curl.easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+                              NOX_MAX(1L, h->base.opts->timeout_ms / 1000));
     } else if (strcmp(rq->method, "POST") == 0) {
-        nox_curl.easy_setopt(e, CURLOPT_POSTFIELDS, "");
-        nox_curl.easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
+        nox__curl.easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        nox__curl.easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
     }
     if (hdrs)
-        nox_curl.easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+        nox__curl.easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
     CURLcode rc = drive(h, e);
-    nox_curl.slist_free_all(hdrs);
+    nox__curl.slist_free_all(hdrs);
     if (rq->upload && rq->upload->code < 0)
         return rq->upload->code;
     if (rc == CURLE_WRITE_ERROR && resp->over)
@@ -374,7 +374,7 @@ static int perform(nox_http *h, request *rq, long *ret_status, response *resp, n
                               rq->method, rq->url, (unsigned long long)resp->max);
     if (rc != CURLE_OK)
         return transfer_error(h, rc, rq->method, rq->url, err);
-    nox_curl.easy_getinfo(e, CURLINFO_RESPONSE_CODE, ret_status);
+    nox__curl.easy_getinfo(e, CURLINFO_RESPONSE_CODE, ret_status);
     return 0;
 }
 
@@ -550,15 +550,15 @@ static int stream_pump(http_stream *s, nox_error *err)
     while (s->pos == s->buf.len && !s->done) {
         if (s->paused) {
             s->paused = false;
-            nox_curl.easy_pause(s->easy, CURLPAUSE_CONT);
+            nox__curl.easy_pause(s->easy, CURLPAUSE_CONT);
         }
         int running = 0;
-        CURLMcode mc = nox_curl.multi_perform(s->multi, &running);
+        CURLMcode mc = nox__curl.multi_perform(s->multi, &running);
         if (mc != CURLM_OK)
-            return nox__error_set(err, NOX_E_NETWORK, "download: %s", nox_curl.multi_strerror(mc));
+            return nox__error_set(err, NOX_E_NETWORK, "download: %s", nox__curl.multi_strerror(mc));
         CURLMsg *m;
         int left;
-        while ((m = nox_curl.multi_info_read(s->multi, &left)))
+        while ((m = nox__curl.multi_info_read(s->multi, &left)))
             if (m->msg == CURLMSG_DONE) {
                 s->done = true;
                 s->rc = m->data.result;
@@ -570,14 +570,14 @@ static int stream_pump(http_stream *s, nox_error *err)
         if (nox__cancelled(&s->h->base))
             return nox__error_set(err, NOX_E_CANCELLED, "download from %s cancelled", s->url);
         struct curl_waitfd wfd = { s->h->base.cancel_fd, CURL_WAIT_POLLIN, 0 };
-        mc = nox_curl.multi_poll(s->multi, &wfd, s->h->base.cancel_fd >= 0 ? 1 : 0, 1000, NULL);
+        mc = nox__curl.multi_poll(s->multi, &wfd, s->h->base.cancel_fd >= 0 ? 1 : 0, 1000, NULL);
         if (mc != CURLM_OK)
-            return nox__error_set(err, NOX_E_NETWORK, "download: %s", nox_curl.multi_strerror(mc));
+            return nox__error_set(err, NOX_E_NETWORK, "download: %s", nox__curl.multi_strerror(mc));
     }
     if (s->done && s->rc != CURLE_OK && s->pos == s->buf.len) {
         if (s->rc == CURLE_WRITE_ERROR)
             return nox__error_oom(err);
-        const char *d = s->errbuf[0] ? s->errbuf : nox_curl.easy_strerror(s->rc);
+        const char *d = s->errbuf[0] ? s->errbuf : nox__curl.easy_strerror(s->rc);
         if (s->rc == CURLE_OPERATION_TIMEDOUT)
             return nox__error_set(err, NOX_E_TIMEOUT, "download from %s stalled: %s", s->url, d);
         int r = connect_error(s->h, s->rc, d, err);
@@ -611,11 +611,11 @@ static void stream_free(nox_source *src)
     http_stream *s = (http_stream *)src;
     if (s->multi) {
         if (s->easy)
-            nox_curl.multi_remove_handle(s->multi, s->easy);
-        nox_curl.multi_cleanup(s->multi);
+            nox__curl.multi_remove_handle(s->multi, s->easy);
+        nox__curl.multi_cleanup(s->multi);
     }
     if (s->easy)
-        nox_curl.easy_cleanup(s->easy);
+        nox__curl.easy_cleanup(s->easy);
     nox__buf_free(&s->buf);
     free(s->url);
     free(s);
@@ -632,22 +632,22 @@ static int http_download_open(nox_backend *b, const char *id, const char *src, n
     s->base.free = stream_free;
     s->h = h;
     s->url = route_url(h, id, "/files/download", "src", src);
-    s->easy = nox_curl.easy_init();
-    s->multi = nox_curl.multi_init();
+    s->easy = nox__curl.easy_init();
+    s->multi = nox__curl.multi_init();
     if (!s->url || !s->easy || !s->multi) {
         stream_free(&s->base);
         return nox__error_oom(err);
     }
     common_options(h, s->easy, 0);
-    nox_curl.easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
-    nox_curl.easy_setopt(s->easy, CURLOPT_URL, s->url);
-    nox_curl.easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, stream_write);
-    nox_curl.easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+    nox__curl.easy_setopt(s->easy, CURLOPT_ERRORBUFFER, s->errbuf);
+    nox__curl.easy_setopt(s->easy, CURLOPT_URL, s->url);
+    nox__curl.easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, stream_write);
+    nox__curl.easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
     /* Large downloads take as long as they take; a stalled one is cut off. */
-    nox_curl.easy_setopt(s->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    nox_curl.easy_setopt(s->easy, CURLOPT_LOW_SPEED_TIME,
-                         NOX_MAX(1L, h->base.opts->timeout_ms / 1000));
-    nox_curl.multi_add_handle(s->multi, s->easy);
+    nox__curl.easy_setopt(s->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    nox__curl.easy_setopt(s->easy, CURLOPT_LOW_SPEED_TIME,
+                          NOX_MAX(1L, h->base.opts->timeout_ms / 1000));
+    nox__curl.multi_add_handle(s->multi, s->easy);
     /* Until the first body bytes (or the end) the status is not final;
      * errors known then are returned here, not from the first read. */
     int r = stream_pump(s, err);
@@ -655,7 +655,7 @@ static int http_download_open(nox_backend *b, const char *id, const char *src, n
         stream_free(&s->base);
         return r;
     }
-    nox_curl.easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
+    nox__curl.easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &s->status);
     if (s->status < 200 || s->status > 299) {
         /* Collect the (bounded) error body. */
         s->keep = true;
@@ -736,11 +736,11 @@ static void http_free(nox_backend *b)
 {
     nox_http *h = H(b);
     if (h->easy)
-        nox_curl.easy_cleanup(h->easy);
+        nox__curl.easy_cleanup(h->easy);
     if (h->multi)
-        nox_curl.multi_cleanup(h->multi);
+        nox__curl.multi_cleanup(h->multi);
     if (h->share)
-        nox_curl.share_cleanup(h->share);
+        nox__curl.share_cleanup(h->share);
     free(h);
 }
 
@@ -803,16 +803,16 @@ int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b, n
     h->base_url = opts->base_url;
     h->base.location = opts->base_url;
     h->base.cancel_fd = -1;
-    h->easy = nox_curl.easy_init();
-    h->multi = nox_curl.multi_init();
-    h->share = nox_curl.share_init();
+    h->easy = nox__curl.easy_init();
+    h->multi = nox__curl.multi_init();
+    h->share = nox__curl.share_init();
     if (!h->easy || !h->multi || !h->share) {
         http_free(&h->base);
         return nox__error_oom(err);
     }
-    nox_curl.share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    nox_curl.share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    nox_curl.share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    nox__curl.share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    nox__curl.share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    nox__curl.share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     *ret_b = &h->base;
     return 0;
 }
