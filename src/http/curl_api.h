@@ -59,11 +59,11 @@ typedef struct nox_curl_api {
 #undef NOX_CURL_MEMBER
 
 /* Filled by nox__curl_load; read-only afterwards. */
-extern nox_curl_api nox__curl;
+extern nox_curl_api nox__curl NOX_HIDDEN;
 
 /* Loads libcurl (once per process; later calls return the first outcome)
  * and runs curl_global_init. Fails with NOX_E_UNSUPPORTED, naming the
  * library and what to install, when libcurl is missing or too old. */
-int nox__curl_load(nox_error *err);
+int nox__curl_load(nox_error *err) NOX_HIDDEN;
 
 #endif
