@@ -333,8 +333,7 @@ fail:
 
 static bool is_expired(int sbfd)
 {
-    int64_t exp;
-    return nox__expiry_read(sbfd, &exp, NULL) == 0 && exp <= nox__now_unix();
+    return nox__expiry_expired(sbfd) == 1;
 }
 
 static int local_create(nox_backend *b, const char *id, const nox_create_options *o,

@@ -125,6 +125,8 @@ int nox__sandbox_open(nox_local *l, const char *id, int *ret_fd, nox_error *err)
 int nox__sandbox_lock(nox_local *l, const char *id, int *ret_fd, nox_error *err) NOX_HIDDEN;
 /* Expiry: reads the expiry (unix seconds) and TTL of an open sandbox. */
 int nox__expiry_read(int sbfd, int64_t *ret_expires, int64_t *ret_ttl) NOX_HIDDEN;
+/* 1 when the sandbox's expiry has passed, 0 when not, -1 on failure. */
+int nox__expiry_expired(int sbfd) NOX_HIDDEN;
 /* Sets expiry to now + TTL (TTL rewritten when @p ttl > 0). */
 int nox__expiry_touch(int sbfd, int64_t ttl) NOX_HIDDEN;
 /* For a use of the sandbox: 1 when it has expired (left as is), else 0

@@ -144,66 +144,112 @@ int nox__sandbox_lock(nox_local *l, const char *id, int *ret_fd, nox_error *err)
 
 /* ---- expiry ---- */
 
+/* A sandbox's expiry is the mtime of its `expires` file: one futimens per
+ * use, and the holder watches it through a descriptor of its own. Its TTL
+ * lives beside it in `ttl`, replaced by rename when a create asks for
+ * another one. It used to be the content of `expires` itself, rewritten in
+ * place; but any write sets the mtime to now until the futimens that
+ * follows, and for that moment every other process, holder included, saw
+ * an expired sandbox (test_load caught an exec failing so while creates of
+ * the same sandbox changed its TTL). `expires` is written once, when the
+ * sandbox is made and nobody else can see it, and keeps that first TTL as
+ * content for sandboxes made before `ttl` existed. */
+#define TTL_FILE     "ttl"
+#define TTL_DEFAULT  900
+#define EXPIRES_FILE "expires"
+
+/* The TTL: `ttl`, else the content of the expires file @p efd. */
+static int64_t read_ttl(int sbfd, int efd)
+{
+    char buf[32];
+    ssize_t n = -1;
+    _cleanup_close_ int fd = openat(sbfd, TTL_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0)
+        n = pread(fd, buf, sizeof buf - 1, 0);
+    if (n <= 0 && efd >= 0)
+        n = pread(efd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    int64_t ttl = strtoll(buf, NULL, 10);
+    return ttl > 0 ? ttl : TTL_DEFAULT;
+}
+
+/* Replaces `ttl` whole: a temporary name of this writer's own (two
+ * creates may change it at once), then rename. */
+static int write_ttl(int sbfd, int64_t ttl)
+{
+    char buf[32], tmp[64];
+    int n = snprintf(buf, sizeof buf, "%lld\n", (long long)ttl);
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) < 0)
+        rnd = (uint64_t)nox__now_mono_ns();
+    snprintf(tmp, sizeof tmp, TTL_FILE ".%016llx.tmp", (unsigned long long)rnd);
+    int fd = openat(sbfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int r = nox__write_all(fd, buf, (size_t)n);
+    close(fd);
+    if (r == 0 && renameat(sbfd, tmp, sbfd, TTL_FILE) == 0)
+        return 0;
+    unlinkat(sbfd, tmp, 0);
+    return -1;
+}
+
+int nox__expiry_expired(int sbfd)
+{
+    int64_t expires;
+    if (nox__expiry_read(sbfd, &expires, NULL) < 0)
+        return -1;
+    return expires <= nox__now_unix() ? 1 : 0;
+}
+
 int nox__expiry_read(int sbfd, int64_t *ret_expires, int64_t *ret_ttl)
 {
-    _cleanup_close_ int fd = openat(sbfd, "expires", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    _cleanup_close_ int fd = openat(sbfd, EXPIRES_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return -1;
     struct stat st;
     if (fstat(fd, &st) < 0)
         return -1;
-    if (ret_ttl) {
-        char buf[32];
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-        buf[n > 0 ? n : 0] = '\0';
-        *ret_ttl = strtoll(buf, NULL, 10);
-    }
+    if (ret_ttl)
+        *ret_ttl = read_ttl(sbfd, fd);
     *ret_expires = (int64_t)st.st_mtim.tv_sec;
     return 0;
 }
 
 int nox__expiry_touch(int sbfd, int64_t ttl)
 {
-    /* Read-write: without a new TTL, the current one is read back. */
     int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | (ttl > 0 ? O_CREAT : 0);
-    _cleanup_close_ int fd = openat(sbfd, "expires", flags, 0600);
-    if (fd < 0)
+    _cleanup_close_ int fd = openat(sbfd, EXPIRES_FILE, flags, 0600);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
         return -1;
     if (ttl > 0) {
-        char buf[32];
-        int n = snprintf(buf, sizeof buf, "%lld\n", (long long)ttl);
-        if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n)
+        if (st.st_size == 0) {
+            /* Just made (O_CREAT), in a sandbox nobody can see yet. */
+            char buf[32];
+            int n = snprintf(buf, sizeof buf, "%lld\n", (long long)ttl);
+            if (pwrite(fd, buf, (size_t)n, 0) != n)
+                return -1;
+        }
+        if (read_ttl(sbfd, fd) != ttl && write_ttl(sbfd, ttl) < 0)
             return -1;
     } else {
-        char buf[32];
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-        buf[n > 0 ? n : 0] = '\0';
-        ttl = strtoll(buf, NULL, 10);
-        if (ttl <= 0)
-            ttl = 900;
+        ttl = read_ttl(sbfd, fd);
     }
-    /* The mtime is the expiry: one system call per touch, no rewrite of
-     * the metadata, and the holder sees it through its descriptor. */
     struct timespec ts[2] = { { 0, UTIME_OMIT }, { nox__now_unix() + ttl, 0 } };
     return futimens(fd, ts);
 }
 
 int nox__expiry_use(int sbfd)
 {
-    _cleanup_close_ int fd = openat(sbfd, "expires", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    _cleanup_close_ int fd = openat(sbfd, EXPIRES_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0)
         return -1;
     int64_t now = nox__now_unix();
     if ((int64_t)st.st_mtim.tv_sec <= now)
         return 1;
-    char buf[32];
-    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-    buf[n > 0 ? n : 0] = '\0';
-    int64_t ttl = strtoll(buf, NULL, 10);
-    if (ttl <= 0)
-        ttl = 900;
-    struct timespec ts[2] = { { 0, UTIME_OMIT }, { now + ttl, 0 } };
+    struct timespec ts[2] = { { 0, UTIME_OMIT }, { now + read_ttl(sbfd, fd), 0 } };
     return futimens(fd, ts) < 0 ? -1 : 0;
 }
 
@@ -580,14 +626,13 @@ int nox__store_sweep(nox_local *l, size_t *ret_count, nox_error *err)
             continue;
         _cleanup_close_ int sb =
             openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        int64_t expires;
-        if (sb < 0 || nox__expiry_read(sb, &expires, NULL) < 0 || expires > now)
+        if (sb < 0 || nox__expiry_expired(sb) != 1)
             continue;
         _cleanup_close_ int locked = -1;
         if (nox__sandbox_lock(l, e->d_name, &locked, NULL) < 0)
             continue;
         /* Re-check under the lock: a touch may have come in between. */
-        if (nox__expiry_read(locked, &expires, NULL) == 0 && expires <= nox__now_unix() &&
+        if (nox__expiry_expired(locked) == 1 &&
             nox__sandbox_destroy(l, e->d_name, locked, NULL) == 0)
             removed++;
     }

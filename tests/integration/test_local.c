@@ -448,6 +448,57 @@ static void test_expiry_in_real_time(void **s)
     nox_error_free(err);
 }
 
+/* A create of an existing sandbox with another TTL rewrites the TTL kept
+ * in its expires file. A write sets the file's mtime, which is the expiry,
+ * to "now" until the expiry is set again right after: a use racing it was
+ * told the sandbox had expired (test_load hit it under load). Creates that
+ * alternate the TTL race touches from another client for a while; no
+ * touch may fail. */
+struct ttl_race {
+    const char *id;
+    volatile int stop;
+    int failures;
+    char first_error[256];
+};
+
+static void *ttl_race_toucher(void *arg)
+{
+    struct ttl_race *t = arg;
+    nox_client *c = nox_test_local_client_at(state);
+    nox_error *err = nox_error_new();
+    while (!t->stop) {
+        if (nox_touch(c, t->id, err) != 0 && t->failures++ == 0)
+            snprintf(t->first_error, sizeof t->first_error, "%s", nox_error_message(err));
+    }
+    nox_error_free(err);
+    nox_client_free(c);
+    return NULL;
+}
+
+static void test_ttl_change_races_use(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    struct ttl_race t = { .id = "ttl-race" };
+    create(t.id);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, ttl_race_toucher, &t), 0);
+    nox_create_options co;
+    nox_create_options_init(&co);
+    nox_error *err = nox_error_new();
+    for (int i = 0; i < 3000; i++) {
+        co.ttl_seconds = 600 + i % 2;
+        nox_assert_ok(nox_create(client, t.id, &co, NULL, err), err);
+    }
+    t.stop = 1;
+    pthread_join(th, NULL);
+    if (t.failures)
+        fail_msg("%d touches failed while creates changed the TTL; the first: %s", t.failures,
+                 t.first_error);
+    nox_assert_ok(nox_delete(client, t.id, err), err);
+    nox_error_free(err);
+}
+
 static void age(const char *path, time_t seconds)
 {
     struct timespec ts[2] = { { time(NULL) - seconds, 0 }, { time(NULL) - seconds, 0 } };
@@ -845,6 +896,7 @@ int main(void)
         cmocka_unit_test(test_large_output_both_streams),
         cmocka_unit_test(test_invalid_ids),
         cmocka_unit_test(test_expiry_and_touch),
+        cmocka_unit_test(test_ttl_change_races_use),
         cmocka_unit_test(test_expiry_in_real_time),
         cmocka_unit_test(test_sweep_removes_crash_leftovers),
         cmocka_unit_test(test_two_processes_share_state),
