@@ -1651,6 +1651,14 @@ static int path_error(nox_error *err, int code, int errnum, const char *what, co
     return nox__error_set(err, code, "%s `%s`", what, Q(q));
 }
 
+/* The mode a directory new in the destination ends with: its entry's, or
+ * 0755 for a parent the archive only implied. */
+static mode_t dir_final_mode(extractor *ex, const struct stat *staged)
+{
+    ino_entry *d = ino_map_find(&ex->dirs, staged->st_dev, staged->st_ino);
+    return d ? d->mode : 0755;
+}
+
 /* Gives a directory the mode and time its entry had; a directory that is
  * new in the destination but had no entry (a parent the archive implied)
  * gets 0755; an existing directory without an entry is left alone. */
@@ -1834,12 +1842,19 @@ static int merge(extractor *ex, int sfd, int dfd, nox_buf *path, unsigned depth,
                 return path_error(err, NOX_E_IO, errno, "open staged directory", path);
             if ((r = finalize_tree(ex, csfd, path, depth + 1, err)) < 0)
                 return r;
-            /* Still 0700 while it moves: moving a directory to another
-             * parent needs write permission on it (its ".." changes). Its
-             * own mode comes after, through the fd that moved with it. */
+            /* Moving a directory to another parent needs write permission
+             * on it (its ".." changes). When its own mode allows that (or
+             * we are root), the mode and time are set before the move, so
+             * a process killed right after the move leaves nothing for a
+             * recovery to fix (the move changes its ctime, not its mtime).
+             * Otherwise it moves still 0700 and gets its own mode after,
+             * through the fd that moved with it. */
+            bool before = geteuid() == 0 || (dir_final_mode(ex, &sst) & S_IWUSR);
+            if (before && (r = apply_dir_attrs(ex, csfd, &sst, true, path, err)) < 0)
+                return r;
             if ((r = rename_into_place(sfd, dfd, name, path, err)) < 0)
                 return r;
-            if ((r = apply_dir_attrs(ex, csfd, &sst, true, path, err)) < 0)
+            if (!before && (r = apply_dir_attrs(ex, csfd, &sst, true, path, err)) < 0)
                 return r;
         } else {
             if (dexists && S_ISDIR(dst.st_mode) && unlinkat(dfd, name, AT_REMOVEDIR) < 0 &&

@@ -1893,6 +1893,7 @@ static void test_recover_killed_mid_merge(void **state)
     assert_int_equal(lstat_in(e->dest, "d").st_mode & 07777, 0750);
     assert_int_equal(lstat_in(e->dest, "d").st_mtime, 1500000000);
     assert_int_equal(lstat_in(e->dest, "nd").st_mode & 07777, 0710);
+    assert_int_equal(lstat_in(e->dest, "nd").st_mtime, 1500000000);
     assert_int_equal(lstat_in(e->dest, "d/f0000").st_mode & 07777, 0640);
     char *inner = read_in(e->dest, "nd/inner");
     assert_string_equal(inner, "inner");
