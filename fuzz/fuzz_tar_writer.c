@@ -43,15 +43,15 @@
 
 /* The tree is bounded by the counts below, not by the input; longer
  * inputs add nothing. */
-#define FUZZ_MAX_INPUT       4096
-#define MAX_OPS         32
-#define MAX_DIRS        12
-#define MAX_FILES       16
-#define MAX_TREE_DEPTH  5
-#define BIG_FILE_BYTES  (256 * 1024 + 300) /* just past the writer's chunk */
-#define MAX_NODES       64
-#define FUZZ_UID        4242
-#define FUZZ_GID        4343
+#define FUZZ_MAX_INPUT 4096
+#define MAX_OPS        32
+#define MAX_DIRS       12
+#define MAX_FILES      16
+#define MAX_TREE_DEPTH 5
+#define BIG_FILE_BYTES (256 * 1024 + 300) /* just past the writer's chunk */
+#define MAX_NODES      64
+#define FUZZ_UID       4242
+#define FUZZ_GID       4343
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -500,7 +500,6 @@ static int extract(nox_source *src, int dest_fd, nox_error *err)
         CHECK(count_entries(g_run.staging_fd) == 0);
     return r;
 }
-
 
 /* Bit 0 set: one regular file, archived under a name of a few components. */
 static void single_file(tree *t, reader *r, int dest_fd, int gzip_level)

@@ -151,8 +151,8 @@ static void test_methods(void **s)
 static void test_invalid_ids(void **s)
 {
     (void)s;
-    const char *ids[] = { "..%2Fx", "a%2Fb", "a%20b", ".hidden", "%2E%2E", "%2e", "a;b",
-                          "%C3%A9", "a%0Ab", "a%5Cb", "", NULL };
+    const char *ids[] = { "..%2Fx", "a%2Fb",  "a%20b", ".hidden", "%2E%2E", "%2e",
+                          "a;b",    "%C3%A9", "a%0Ab", "a%5Cb",   "",       NULL };
     char t[512];
     for (size_t i = 0; ids[i]; i++) {
         snprintf(t, sizeof t, "/v1/sandboxes/%s/exec", ids[i]);
@@ -228,9 +228,9 @@ static void test_random_targets(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_routes),        cmocka_unit_test(test_query_parameters),
-        cmocka_unit_test(test_unknown_paths), cmocka_unit_test(test_methods),
-        cmocka_unit_test(test_invalid_ids),   cmocka_unit_test(test_printable),
+        cmocka_unit_test(test_routes),         cmocka_unit_test(test_query_parameters),
+        cmocka_unit_test(test_unknown_paths),  cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_invalid_ids),    cmocka_unit_test(test_printable),
         cmocka_unit_test(test_random_targets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
