@@ -6,10 +6,15 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
+#include <spawn.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 char *nox_test_strf(const char *fmt, ...)
 {
@@ -179,6 +184,78 @@ bool nox_test_isolation_available(void)
                         rep->checks[i].detail);
     nox_preflight_free(rep);
     return ok;
+}
+
+static char *server_binary(void)
+{
+    const char *build = getenv("NOX_TEST_BUILD_DIR");
+    return nox_test_strf("%s/server/noxrunnerd", build ? build : ".");
+}
+
+void nox_test_need_server(void)
+{
+    char *bin = server_binary();
+    bool have = access(bin, X_OK) == 0;
+    free(bin);
+    if (!have) {
+        fprintf(stderr, "skipped, because noxrunnerd is not built\n");
+        exit(NOX_TEST_SKIPPED);
+    }
+    if (!nox_test_isolation_available()) {
+        fprintf(stderr, "skipped, because this host cannot run isolated sandboxes\n");
+        exit(NOX_TEST_SKIPPED);
+    }
+}
+
+int nox_test_wait_port(const char *path, pid_t writer)
+{
+    for (int i = 0; i < 600; i++) {
+        char *p = nox_test_read_file(path, NULL);
+        int port = p ? (int)strtol(p, NULL, 10) : 0; /* 0 while the file is still empty */
+        free(p);
+        if (port > 0)
+            return port;
+        if (waitpid(writer, NULL, WNOHANG) == writer)
+            return -1;
+        usleep(50000);
+    }
+    return -1;
+}
+
+int nox_test_server_start(const char *state, const char *port_file, const char *log,
+                          const char *const *extra, char *const *envp, pid_t *ret_pid)
+{
+    const char *base[] = { "noxrunnerd",  "--listen", "127.0.0.1:0", "--port-file", port_file,
+                           "--state-dir", state,      "--log-level", "warn" };
+    size_t n_base = sizeof base / sizeof base[0], n_extra = 0;
+    while (extra && extra[n_extra])
+        n_extra++;
+    char **argv = calloc(n_base + n_extra + 1, sizeof *argv);
+    if (!argv)
+        abort();
+    memcpy(argv, base, sizeof base);
+    if (n_extra)
+        memcpy(argv + n_base, extra, n_extra * sizeof *argv);
+    char *bin = server_binary();
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid = -1;
+    int r = posix_spawn(&pid, bin, &fa, NULL, argv, envp ? envp : environ);
+    posix_spawn_file_actions_destroy(&fa);
+    free(bin);
+    free(argv);
+    if (r != 0)
+        return -1;
+    int port = nox_test_wait_port(port_file, pid);
+    if (port < 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    *ret_pid = pid;
+    return port;
 }
 
 nox_exec_result *nox_test_exec(nox_client *c, const char *id, const char *const *argv)

@@ -62,6 +62,27 @@ void nox_test_local_done(nox_client *c, char *state);
 nox_client *nox_test_local_client_at(const char *state);
 /* True when this host can run isolated sandboxes; prints why not. */
 bool nox_test_isolation_available(void);
+
+/* ---- a real noxrunnerd ---- */
+
+/* For main() of the tests that drive a real noxrunnerd: exits with
+ * NOX_TEST_SKIPPED, saying why, unless the server of this build
+ * ($NOX_TEST_BUILD_DIR/server/noxrunnerd) exists and this host can run
+ * isolated sandboxes. */
+void nox_test_need_server(void);
+
+/* Starts the server of this build on 127.0.0.1:0 with --port-file
+ * @p port_file, --state-dir @p state, --log-level warn, then @p extra
+ * (NULL-terminated, or NULL); its output is appended to @p log, its
+ * environment is @p envp (NULL: this process's). Returns the port once the
+ * server has written it, with *@p ret_pid set, or -1 (the server, if it
+ * started, is stopped). */
+int nox_test_server_start(const char *state, const char *port_file, const char *log,
+                          const char *const *extra, char *const *envp, pid_t *ret_pid);
+
+/* Waits up to 30 s for the port @p writer writes to @p path: the port, or
+ * -1 when @p writer exits first or the time runs out. */
+int nox_test_wait_port(const char *path, pid_t writer);
 /* Runs argv in sandbox @p id with the default options; fails the test when
  * the call itself fails. */
 nox_exec_result *nox_test_exec(nox_client *c, const char *id, const char *const *argv);

@@ -44,43 +44,13 @@ static nox_client *http_client(const char *base, long timeout_ms)
 
 static int start_server(void)
 {
-    const char *build = getenv("NOX_TEST_BUILD_DIR");
-    char *bin = nox_test_strf("%s/server/noxrunnerd", build ? build : ".");
     state = nox_test_mkdtemp("http");
-    char *portfile = nox_test_strf("%s/port", state);
+    char *port_file = nox_test_strf("%s/port", state);
     char *log = nox_test_strf("%s/server.log", state);
-    char *argv[] = { (char *)"noxrunnerd",
-                     (char *)"--listen",
-                     (char *)"127.0.0.1:0",
-                     (char *)"--port-file",
-                     portfile,
-                     (char *)"--state-dir",
-                     state,
-                     (char *)"--log-level",
-                     (char *)"warn",
-                     NULL };
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int r = posix_spawn(&server, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    free(bin);
+    int port = nox_test_server_start(state, port_file, log, NULL, NULL, &server);
+    free(port_file);
     free(log);
-    if (r != 0) {
-        free(portfile);
-        return -1;
-    }
-    int port = 0;
-    for (int i = 0; i < 200 && port == 0; i++) {
-        char *p = nox_test_read_file(portfile, NULL);
-        if (p)
-            port = (int)strtol(p, NULL, 10); /* 0 while the file is still empty */
-        free(p);
-        if (!port)
-            usleep(50000);
-    }
-    free(portfile);
-    if (!port)
+    if (port < 0)
         return -1;
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     return 0;
@@ -461,18 +431,7 @@ static void test_clients_in_threads(void **s)
 
 int main(void)
 {
-    const char *build = getenv("NOX_TEST_BUILD_DIR");
-    char *bin = nox_test_strf("%s/server/noxrunnerd", build ? build : ".");
-    bool have = access(bin, X_OK) == 0;
-    free(bin);
-    if (!have) {
-        fprintf(stderr, "skipped, because noxrunnerd is not built\n");
-        return NOX_TEST_SKIPPED;
-    }
-    if (!nox_test_isolation_available()) {
-        fprintf(stderr, "skipped, because this host cannot run isolated sandboxes\n");
-        return NOX_TEST_SKIPPED;
-    }
+    nox_test_need_server();
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_operation),

@@ -408,17 +408,12 @@ static int leftovers_in(const char *dir, const char *what)
 
 static int start_server(void)
 {
-    const char *build = getenv("NOX_TEST_BUILD_DIR");
-    char *bin = nox_test_strf("%s/server/noxrunnerd", build ? build : ".");
-    char *portfile = nox_test_strf("%s/port", tmp);
+    char *port_file = nox_test_strf("%s/port", tmp);
     char *log = nox_test_strf("%s/server.log", tmp);
-    char *argv[] = { (char *)"noxrunnerd", (char *)"--listen", (char *)"127.0.0.1:0",
-                     (char *)"--port-file", portfile, (char *)"--state-dir", state,
-                     (char *)"--log-level", (char *)"warn",
-                     /* The leak checks compare counts taken with the same
-                      * connections open; the default idle timeout (60 s)
-                      * could close one in between, which is no leak. */
-                     (char *)"--idle-timeout", (char *)"3600", NULL };
+    /* The leak checks compare counts taken with the same connections open;
+     * the default idle timeout (60 s) could close one in between, which is
+     * no leak. */
+    const char *extra[] = { "--idle-timeout", "3600", NULL };
     /* glibc's malloc raises its mmap threshold each time a large block is
      * freed, up to 32 MiB, after which the buffers of large outputs and
      * archives come from the per-thread heaps, whose high-water marks stay
@@ -435,31 +430,14 @@ static int start_server(void)
         abort();
     memcpy(envp, environ, n_env * sizeof *envp);
     envp[n_env] = (char *)"MALLOC_MMAP_THRESHOLD_=131072";
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int r = posix_spawn(&server, bin, &fa, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
+    int port = nox_test_server_start(state, port_file, log, extra, envp, &server);
     free(envp);
-    free(bin);
+    free(port_file);
     free(log);
-    if (r != 0) {
+    if (port < 0) {
         server = -1;
-        free(portfile);
         return -1;
     }
-    int port = 0;
-    for (int64_t deadline = now_ms() + 30000; port == 0 && now_ms() < deadline;) {
-        char *p = nox_test_read_file(portfile, NULL);
-        if (p)
-            port = (int)strtol(p, NULL, 10); /* 0 while the file is still empty */
-        free(p);
-        if (!port)
-            sleep_ms(50);
-    }
-    free(portfile);
-    if (!port)
-        return -1;
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     return 0;
 }
@@ -1485,18 +1463,7 @@ static void test_load(void **st)
 
 int main(void)
 {
-    const char *build = getenv("NOX_TEST_BUILD_DIR");
-    char *bin = nox_test_strf("%s/server/noxrunnerd", build ? build : ".");
-    bool have = access(bin, X_OK) == 0;
-    free(bin);
-    if (!have) {
-        fprintf(stderr, "skipped, because noxrunnerd is not built\n");
-        return NOX_TEST_SKIPPED;
-    }
-    if (!nox_test_isolation_available()) {
-        fprintf(stderr, "skipped, because this host cannot run isolated sandboxes\n");
-        return NOX_TEST_SKIPPED;
-    }
+    nox_test_need_server();
     const char *env = getenv("NOX_LOAD_ROUNDS");
     rounds = env && *env ? (int)nox_test_parse_long(env) : DEFAULT_ROUNDS;
     if (rounds < 1 || rounds > 10000) {

@@ -60,22 +60,6 @@ static int run(char *const *argv, const char *log)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Waits (up to 30 s) for the port a process writes to @p path. */
-static int read_port(const char *path, pid_t writer)
-{
-    for (int i = 0; i < 600; i++) {
-        char *p = nox_test_read_file(path, NULL);
-        int port = p ? (int)strtol(p, NULL, 10) : 0;
-        free(p);
-        if (port > 0)
-            return port;
-        if (waitpid(writer, NULL, WNOHANG) == writer)
-            return -1;
-        usleep(50000);
-    }
-    return -1;
-}
-
 static void stop(pid_t *pid)
 {
     if (*pid > 0) {
@@ -122,29 +106,15 @@ static int setup(void **s)
     free(log);
     ca = nox_test_strf("%s/ca.pem", certs);
 
-    const char *build = getenv("NOX_TEST_BUILD_DIR");
-    char *bin = nox_test_strf("%s/server/noxrunnerd", build ? build : ".");
     char *state = nox_test_strf("%s/state", dir);
     char *port_file = nox_test_strf("%s/server.port", dir);
     log = nox_test_strf("%s/server.log", dir);
-    char *srv[] = { bin,
-                    (char *)"--listen",
-                    (char *)"127.0.0.1:0",
-                    (char *)"--port-file",
-                    port_file,
-                    (char *)"--state-dir",
-                    state,
-                    (char *)"--log-level",
-                    (char *)"warn",
-                    NULL };
-    server = spawn(srv, log);
-    int port = server > 0 ? read_port(port_file, server) : -1;
+    int port = nox_test_server_start(state, port_file, log, NULL, NULL, &server);
     if (port < 0) {
         print_log("server.log");
         fail_msg("noxrunnerd did not start");
     }
     snprintf(plain_url, sizeof plain_url, "http://127.0.0.1:%d", port);
-    free(bin);
     free(state);
     free(port_file);
     free(log);
@@ -172,8 +142,8 @@ static int setup(void **s)
                    p2,
                    NULL };
     forwarder = spawn(fw, log);
-    int tls_port = forwarder > 0 ? read_port(p1, forwarder) : -1;
-    int other_port = tls_port > 0 ? read_port(p2, forwarder) : -1;
+    int tls_port = forwarder > 0 ? nox_test_wait_port(p1, forwarder) : -1;
+    int other_port = tls_port > 0 ? nox_test_wait_port(p2, forwarder) : -1;
     if (other_port < 0) {
         print_log("forwarder.log");
         fail_msg("the TLS forwarder did not start");
@@ -513,14 +483,7 @@ static bool in_path(const char *name)
 
 int main(void)
 {
-    const char *build = getenv("NOX_TEST_BUILD_DIR");
-    char *bin = nox_test_strf("%s/server/noxrunnerd", build ? build : ".");
-    bool have = access(bin, X_OK) == 0;
-    free(bin);
-    if (!have) {
-        fprintf(stderr, "skipped, because noxrunnerd is not built\n");
-        return NOX_TEST_SKIPPED;
-    }
+    nox_test_need_server();
     if (!in_path("openssl")) {
         fprintf(stderr, "skipped, because the openssl command is missing (it makes the test's "
                         "certificates; scripts/install-deps.sh installs it)\n");
@@ -530,10 +493,6 @@ int main(void)
     if (!in_path("python3") || run(py, "/dev/null") != 0) {
         fprintf(stderr, "skipped, because python3 with its ssl module is missing (it runs the "
                         "TLS forwarder)\n");
-        return NOX_TEST_SKIPPED;
-    }
-    if (!nox_test_isolation_available()) {
-        fprintf(stderr, "skipped, because this host cannot run isolated sandboxes\n");
         return NOX_TEST_SKIPPED;
     }
     signal(SIGPIPE, SIG_IGN);
