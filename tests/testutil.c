@@ -14,8 +14,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
-
 char *nox_test_strf(const char *fmt, ...)
 {
     va_list ap;
