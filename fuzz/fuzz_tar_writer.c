@@ -521,7 +521,7 @@ static void single_file(tree *t, reader *r, int dest_fd, int gzip_level)
     CHECK(fd >= 0);
     nox_error *err = nox_error_new();
     nox_source *src = NULL;
-    CHECK(nox__tar_from_fd(fd, member, gzip_level, &src, err) == 0);
+    CHECK(nox__tar_from_fd(fd, member, gzip_level, 0, &src, err) == 0);
     int r2 = extract(src, dest_fd, err);
     if (r2 < 0)
         fprintf(stderr, "extract: %s\n", nox_error_message(err));
@@ -563,7 +563,7 @@ static void whole_tree(tree *t, int dest_fd, int gzip_level)
     int fd = openat(t->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     CHECK(fd >= 0);
     nox_source *src = NULL;
-    int r = nox__tar_from_fd(fd, NULL, gzip_level, &src, err);
+    int r = nox__tar_from_fd(fd, NULL, gzip_level, 0, &src, err);
     if (r < 0)
         fprintf(stderr, "tar_from_fd: %s\n", nox_error_message(err));
     CHECK(r == 0);

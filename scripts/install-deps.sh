@@ -8,7 +8,7 @@
 set -eu
 
 BUILD_PKGS="build-essential cmake pkg-config libcurl4-openssl-dev libmicrohttpd-dev \
-libjansson-dev libarchive-dev libseccomp-dev libedit-dev"
+libjansson-dev libarchive-dev zlib1g-dev libseccomp-dev libedit-dev"
 TEST_PKGS="libcmocka-dev python3 procps iproute2 ca-certificates openssl"
 CI_PKGS="clang libclang-rt-14-dev valgrind cppcheck clang-tidy doxygen"
 

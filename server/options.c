@@ -33,6 +33,7 @@ enum opt_id {
     OPT_MAX_TTL,
     OPT_MAX_OUTPUT,
     OPT_GZIP_LEVEL,
+    OPT_GZIP_THREADS,
     OPT_REAP_INTERVAL,
     OPT_SHUTDOWN_GRACE,
     OPT_LOG_LEVEL,
@@ -89,6 +90,8 @@ static const opt_spec specs[] = {
       "cap on each of an exec's stdout and stderr (default 1Mi)" },
     { OPT_GZIP_LEVEL, "gzip-level", 0, "N", "NOXRUNNERD_GZIP_LEVEL",
       "gzip level (1-9) of downloads: 1 is fastest, 9 smallest (default 1)" },
+    { OPT_GZIP_THREADS, "gzip-threads", 0, "N", "NOXRUNNERD_GZIP_THREADS",
+      "threads compressing one download (1-64; default 0: one per CPU, at most 8)" },
     { OPT_REAP_INTERVAL, "reap-interval", 0, "SECONDS", "NOXRUNNERD_REAP_INTERVAL",
       "how often expired sandboxes are removed (default 1)" },
     { OPT_SHUTDOWN_GRACE, "shutdown-grace", 0, "SECONDS", "NOXRUNNERD_SHUTDOWN_GRACE",
@@ -361,6 +364,8 @@ static bool apply(nxd_config *cfg, const origin *o, const char *value)
         return parse_size(o, value, 1, 1ull << 30, &cfg->max_output_bytes);
     case OPT_GZIP_LEVEL:
         return parse_unsigned(o, value, 1, 9, &cfg->gzip_level);
+    case OPT_GZIP_THREADS:
+        return parse_unsigned(o, value, 0, 64, &cfg->gzip_threads);
     case OPT_REAP_INTERVAL:
         return parse_unsigned(o, value, 1, 3600, &cfg->reap_interval);
     case OPT_SHUTDOWN_GRACE:

@@ -54,6 +54,8 @@ typedef struct nxd_config {
     uint64_t max_output_bytes;
     /* Of the archives the local backend writes (downloads). */
     unsigned gzip_level;
+    /* Threads compressing one download; 0: one per CPU, at most 8. */
+    unsigned gzip_threads;
     unsigned reap_interval;
     unsigned shutdown_grace;
     nxd_log_level log_level;

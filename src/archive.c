@@ -34,6 +34,7 @@
 #include <archive_entry.h>
 
 #include "error.h"
+#include "gzip.h"
 
 #define DEFAULT_MAX_ENTRIES     100000ull
 #define DEFAULT_MAX_ENTRY_BYTES (1ull << 30)
@@ -403,8 +404,7 @@ struct tar_writer {
     nox_source base;
     struct archive *a;
     locale_t loc;
-    nox_buf out;     /* compressed bytes not yet handed out */
-    size_t out_pos;  /* how many of them were */
+    nox_gz *gz;      /* compresses what libarchive writes */
     bool out_failed; /* the output callback ran out of memory */
     bool discard;    /* being freed: output is refused */
     bool done;       /* archive closed: the queue holds its last bytes */
@@ -424,7 +424,7 @@ static la_ssize_t queue_write(struct archive *a, void *userdata, const void *buf
         archive_set_error(a, ECANCELED, "tar.gz stream abandoned");
         return -1;
     }
-    if (nox__buf_append(&w->out, buf, n) < 0) {
+    if (nox__gz_write(w->gz, buf, n) < 0) {
         w->out_failed = true;
         archive_set_error(a, ENOMEM, "out of memory");
         return -1;
@@ -451,17 +451,27 @@ static ssize_t writer_read(nox_source *s, void *buf, size_t n, nox_error *err)
     if (n == 0)
         return 0;
     nox_error local = { 0 };
-    int r = 0;
+    ssize_t r;
     locale_t old = locale_enter(w->loc);
-    while (w->out_pos == w->out.len && !w->done) {
-        w->out.len = w->out_pos = 0;
+    for (;;) {
+        /* Compressed bytes first; wait for them only when there is no more
+         * input to make, or enough is being compressed already. */
+        bool wait = w->done || !nox__gz_wants_input(w->gz);
+        r = nox__gz_read(w->gz, buf, n, wait);
+        if (r < 0)
+            r = nox__error_oom(&local);
+        if (r != 0 || w->done)
+            break; /* bytes, a failure, or the end */
         r = w->step(w, &local);
         if (r < 0)
             break;
         if (r == 1) {
-            r = 0;
             if (archive_write_close(w->a) != ARCHIVE_OK) {
                 r = writer_error(w, &local, "finish", "tar.gz stream");
+                break;
+            }
+            if (nox__gz_finish(w->gz) < 0) {
+                r = nox__error_oom(&local);
                 break;
             }
             w->done = true;
@@ -469,17 +479,12 @@ static ssize_t writer_read(nox_source *s, void *buf, size_t n, nox_error *err)
     }
     locale_leave(old);
     if (r < 0) {
-        w->fail_code = r;
+        w->fail_code = (int)r;
         w->fail_msg = nox__strdup0(local.message);
         nox__error_copy(err, &local);
         nox_error_clear(&local);
-        return r;
     }
-    size_t k = NOX_MIN(n, w->out.len - w->out_pos);
-    if (k)
-        memcpy(buf, w->out.data + w->out_pos, k);
-    w->out_pos += k;
-    return (ssize_t)k;
+    return r;
 }
 
 static void writer_free(nox_source *s)
@@ -487,12 +492,10 @@ static void writer_free(nox_source *s)
     tar_writer *w = (tar_writer *)s;
     locale_t old = locale_enter(w->loc);
     if (w->a) {
-        /* An unfinished archive must still be closed: libarchive 3.6 ends
-         * the zlib stream (deflateEnd) only in close, so archive_write_fail()
-         * followed by free leaks ~270 KiB of zlib state per abandoned
-         * stream. But close also pads the current entry with zeros up to its
-         * declared size, gigabytes maybe; with output refused, the first
-         * flush of compressed bytes fails and ends that early. */
+        /* An unfinished archive is closed with its output refused: close
+         * pads the current entry with zeros up to its declared size,
+         * gigabytes maybe, and the first block it hands over fails and
+         * ends that early. */
         if (!w->done) {
             w->discard = true;
             (void)archive_write_close(w->a);
@@ -504,40 +507,31 @@ static void writer_free(nox_source *s)
         w->release(w);
     if (w->loc)
         freelocale(w->loc);
-    nox__buf_free(&w->out);
+    nox__gz_free(w->gz);
     free(w->fail_msg);
     free(w);
 }
 
-static int writer_setup(tar_writer *w, int gzip_level, nox_error *err)
+static int writer_setup(tar_writer *w, nox_error *err)
 {
     w->a = archive_write_new();
     if (!w->a)
         return nox__error_oom(err);
     if (archive_write_set_format_pax_restricted(w->a) != ARCHIVE_OK)
         return writer_error(w, err, "set up", "tar.gz writer");
-    int r = archive_write_add_filter_gzip(w->a);
-    /* ARCHIVE_WARN: libarchive has no zlib and would fork an external gzip,
-     * which a library that promises never to fork must not let it do. */
-    if (r == ARCHIVE_WARN)
-        return nox__error_set(err, NOX_E_UNSUPPORTED,
-                              "libarchive was built without zlib; gzip needs an external program");
-    if (r != ARCHIVE_OK)
+    /* libarchive writes plain tar; gzip.c compresses it, on several
+     * threads when the archive is large. */
+    if (archive_write_add_filter_none(w->a) != ARCHIVE_OK)
         return writer_error(w, err, "set up", "tar.gz writer");
-    char level[2] = { (char)('0' + gzip_level), '\0' };
-    if (archive_write_set_filter_option(w->a, "gzip", "compression-level", level) != ARCHIVE_OK)
-        return writer_error(w, err, "set up", "tar.gz writer");
-    /* No time in the gzip header ("!timestamp"): the same tree gives the
-     * same bytes. Older libarchives lack the option; that only costs this. */
-    (void)archive_write_set_filter_option(w->a, "gzip", "timestamp", NULL);
-    /* Do not pad the compressed stream to a 10 KiB block: gzip readers
-     * would see trailing garbage. */
-    if (archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK)
+    /* Hand over 64 KiB at a time, and do not pad the end to a whole block:
+     * gzip readers would see trailing garbage. */
+    if (archive_write_set_bytes_per_block(w->a, 64 * 1024) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK)
         return writer_error(w, err, "set up", "tar.gz writer");
 #if ARCHIVE_VERSION_NUMBER >= 3005000
-    r = archive_write_open2(w->a, w, NULL, queue_write, NULL, NULL);
+    int r = archive_write_open2(w->a, w, NULL, queue_write, NULL, NULL);
 #else
-    r = archive_write_open(w->a, w, NULL, queue_write, NULL);
+    int r = archive_write_open(w->a, w, NULL, queue_write, NULL);
 #endif
     if (r != ARCHIVE_OK)
         return writer_error(w, err, "open", "tar.gz writer");
@@ -546,7 +540,7 @@ static int writer_setup(tar_writer *w, int gzip_level, nox_error *err)
 
 /* Sets up the libarchive side of a writer allocated by the caller (with
  * tar_writer as its first member). */
-static int writer_init(tar_writer *w, int gzip_level, nox_error *err)
+static int writer_init(tar_writer *w, int gzip_level, unsigned gzip_threads, nox_error *err)
 {
     w->base.read = writer_read;
     w->base.free = writer_free;
@@ -554,9 +548,12 @@ static int writer_init(tar_writer *w, int gzip_level, nox_error *err)
         return nox__error_set(err, NOX_E_INVALID, "gzip level %d is out of range 1-9", gzip_level);
     if (gzip_level == 0)
         gzip_level = 1;
+    w->gz = nox__gz_new(gzip_level, gzip_threads);
+    if (!w->gz)
+        return nox__error_oom(err);
     w->loc = utf8_locale_new();
     locale_t old = locale_enter(w->loc);
-    int r = writer_setup(w, gzip_level, err);
+    int r = writer_setup(w, err);
     locale_leave(old);
     return r;
 }
@@ -691,8 +688,8 @@ static int check_file(const nox_file *file, size_t i, char **ret_name, nox_error
     return 0;
 }
 
-int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level, nox_source **ret_src,
-                        nox_error *err)
+int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level,
+                        unsigned gzip_threads, nox_source **ret_src, nox_error *err)
 {
     if (!ret_src || (n_files && !files))
         return nox__error_set(err, NOX_E_INVALID, "tar_from_files: files and result are required");
@@ -713,7 +710,7 @@ int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level, n
     for (size_t i = 0; r == 0 && i < n_files; i++)
         r = check_file(&files[i], i, &f->names[i], err);
     if (r == 0)
-        r = writer_init(&f->w, gzip_level, err);
+        r = writer_init(&f->w, gzip_level, gzip_threads, err);
     if (r < 0) {
         writer_free(&f->w.base);
         return r;
@@ -961,8 +958,8 @@ static void fd_release(tar_writer *w)
     free(f->target);
 }
 
-int nox__tar_from_fd(int fd, const char *file_name, int gzip_level, nox_source **ret_src,
-                     nox_error *err)
+int nox__tar_from_fd(int fd, const char *file_name, int gzip_level, unsigned gzip_threads,
+                     nox_source **ret_src, nox_error *err)
 {
     /* The fd is ours from here on, whatever happens. */
     _cleanup_close_ int owned = fd;
@@ -1009,7 +1006,7 @@ int nox__tar_from_fd(int fd, const char *file_name, int gzip_level, nox_source *
         }
     }
     if (r == 0)
-        r = writer_init(&f->w, gzip_level, err);
+        r = writer_init(&f->w, gzip_level, gzip_threads, err);
     if (r < 0) {
         writer_free(&f->w.base);
         return r;

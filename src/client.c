@@ -10,6 +10,7 @@
 #include "tarball.h"
 #include "backend.h"
 #include "error.h"
+#include "gzip.h"
 
 #define DEFAULT_TIMEOUT_MS         30000
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000
@@ -109,6 +110,9 @@ int nox_client_new(const nox_client_options *opts, nox_client **ret_client, nox_
     if (opts->gzip_level < 0 || opts->gzip_level > 9)
         return nox__error_set(err, NOX_E_INVALID, "gzip_level %d is out of range 1-9",
                               opts->gzip_level);
+    if (opts->gzip_threads > NOX_GZ_MAX_THREADS)
+        return nox__error_set(err, NOX_E_INVALID, "gzip_threads %u is more than %u",
+                              opts->gzip_threads, (unsigned)NOX_GZ_MAX_THREADS);
     if (opts->timeout_ms < 0 || opts->connect_timeout_ms < 0)
         return nox__error_set(err, NOX_E_INVALID, "timeouts must not be negative");
 
@@ -395,7 +399,7 @@ static int upload_files_impl(nox_client *c, const char *id, const nox_file *file
     if (n_files && !files)
         return nox__error_set(err, NOX_E_INVALID, "files is NULL");
     nox_source *tar = NULL;
-    r = nox__tar_from_files(files, n_files, c->opts.gzip_level, &tar, err);
+    r = nox__tar_from_files(files, n_files, c->opts.gzip_level, c->opts.gzip_threads, &tar, err);
     if (r < 0)
         return r;
     return upload_source(c, id, tar, dest, 0, err);
@@ -437,7 +441,7 @@ static int upload_local(nox_client *c, const char *id, const char *path, const c
         name = slash ? slash + 1 : copy;
     }
     nox_source *tar = NULL;
-    r = nox__tar_from_fd(fd, name, c->opts.gzip_level, &tar, err);
+    r = nox__tar_from_fd(fd, name, c->opts.gzip_level, c->opts.gzip_threads, &tar, err);
     if (r < 0)
         return r;
     return upload_source(c, id, tar, dest, S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0, err);

@@ -15,9 +15,11 @@
 /* A tar.gz source over in-memory files. @p files (and the data they point
  * to) are borrowed and must outlive the source. Paths are checked first:
  * empty, absolute, "..", or NUL-containing paths give NOX_E_INVALID naming
- * the path. @p gzip_level 1-9 (0 means 1). */
-int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level, nox_source **ret_src,
-                        nox_error *err) NOX_HIDDEN;
+ * the path. @p gzip_level 1-9 (0 means 1); @p gzip_threads the most
+ * threads compressing (0: one per CPU, at most 8; 1: the reader's only),
+ * started only once the archive passes 256 KiB (gzip.h). */
+int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level,
+                        unsigned gzip_threads, nox_source **ret_src, nox_error *err) NOX_HIDDEN;
 
 /* A tar.gz source over the tree at @p fd (a directory or a regular file,
  * opened by the caller; the source takes ownership of @p fd). For a
@@ -25,9 +27,10 @@ int nox__tar_from_files(const nox_file *files, size_t n_files, int gzip_level, n
  * regular file, one member named @p file_name. Walks with openat/O_NOFOLLOW
  * one directory at a time, sorted by name; links are stored as links, hard
  * links as hard links, devices/fifos/sockets skipped. File data is read as
- * the consumer pulls, so memory does not grow with the tree. */
-int nox__tar_from_fd(int fd, const char *file_name, int gzip_level, nox_source **ret_src,
-                     nox_error *err) NOX_HIDDEN;
+ * the consumer pulls, so memory does not grow with the tree. Compression
+ * as for nox__tar_from_files(). */
+int nox__tar_from_fd(int fd, const char *file_name, int gzip_level, unsigned gzip_threads,
+                     nox_source **ret_src, nox_error *err) NOX_HIDDEN;
 
 /* ---- extracting ---- */
 

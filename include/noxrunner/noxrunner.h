@@ -293,6 +293,12 @@ typedef struct nox_client_options {
      *  (uploads; local downloads). Default 1: see docs/performance.md for the
      *  measurement behind it. */
     int gzip_level;
+    /** Both backends: most threads compressing one archive the library
+     *  writes. 0 (default): one per CPU this process may run on, at most 8;
+     *  1: only the thread reading the archive. Extra threads start only once
+     *  an archive passes 256 KiB, and stop when it is freed; the output is
+     *  one ordinary gzip member whatever the count. At most 64. */
+    unsigned gzip_threads;
 
     /** Limits on archives extracted by the library (both backends). */
     nox_extract_limits extract;

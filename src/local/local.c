@@ -676,7 +676,8 @@ static int local_download_open(nox_backend *b, const char *id, const char *src,
         if ((r = open_in_workspace(l, sbfd, id, "", false, NULL, &fd, err)) < 0)
             return r;
     }
-    return nox__tar_from_fd(fd, file_name, l->base.opts->gzip_level, ret_src, err);
+    return nox__tar_from_fd(fd, file_name, l->base.opts->gzip_level, l->base.opts->gzip_threads,
+                            ret_src, err);
 }
 
 static int local_remove(nox_backend *b, const char *id, nox_error *err)

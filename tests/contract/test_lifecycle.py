@@ -7,9 +7,9 @@ not block anything else, graceful shutdown on SIGTERM with an exec in
 flight, a restarted server that finds its sandboxes, expiry by the reaper,
 and the list and info extensions.
 
-Written in Python rather than C: libnoxrunner's http backend (the public
-API's way to talk to a server) is still a placeholder, and the standard
-library's threads and http.client are all this needs. No assertion is on
+Written in Python, over raw HTTP rather than through libnoxrunner's http
+backend, so that the server is checked against the wire contract itself;
+the standard library's threads and http.client are all this needs. No assertion is on
 how long anything took; overlap is shown by the timestamps each command
 records inside its sandbox.
 
@@ -29,6 +29,7 @@ import sys
 import tarfile
 import threading
 import time
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from noxtest import (ISO_UTC, KnownBug, Server, Skip, expect_error,  # noqa: E402
@@ -567,6 +568,45 @@ def test_gzip_level_option(srv):
     assert sizes["9"] < sizes["1"], sizes
     r = subprocess.run([srv.binary, "--gzip-level", "0"], capture_output=True, timeout=30)
     assert r.returncode == 2 and b"between 1 and 9" in r.stderr, r
+    srv.delete(sid)
+
+
+def test_download_is_one_gzip_member(srv):
+    """A download large enough to be compressed on several threads is still
+    one gzip member: a reader that stops after the first member (Python's
+    streaming tarfile mode, zlib with gzip framing) gets every byte, with
+    nothing after the member, and the same bytes come with --gzip-threads 1."""
+    sid = "gzmember"
+    srv.create(sid)
+    # 2.7 MB of text and 1 MiB of noise: over a dozen 256 KiB chunks.
+    srv.exec(sid, ["sh", "-c", "i=0; while [ $i -lt 60000 ]; do "
+                   "echo \"row $i of $((i % 89)) $((i * 13 % 31)) sandbox workspace\"; "
+                   "i=$((i+1)); done > t.txt && head -c 1048576 /dev/urandom > r.bin"])
+    r = srv.exec(sid, ["sha256sum", "t.txt", "r.bin"])
+    want = dict(reversed(line.split()) for line in r["stdout"].splitlines())
+    bodies = {}
+    for threads in ("0", "4", "1"):
+        srv.stop()
+        srv.start(extra=["--gzip-threads", threads])
+        r = srv.request("GET", "/v1/sandboxes/%s/files/download" % sid)
+        assert r.status == 200, r
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        raw = d.decompress(r.body) + d.flush()
+        assert d.eof and d.unused_data == b"", "not exactly one gzip member"
+        got = {}
+        with tarfile.open(fileobj=io.BytesIO(r.body), mode="r|gz") as tar:
+            for m in tar:
+                if m.isfile():
+                    got[m.name.lstrip("./")] = hashlib.sha256(tar.extractfile(m).read()).hexdigest()
+        assert got == want, (threads, got, want)
+        assert len(raw) > 3 << 20  # about a dozen chunks
+        bodies[threads] = r.body
+    srv.stop()
+    srv.start(extra=[])
+    # The chunking, not the number of threads, decides the bytes.
+    assert bodies["0"] == bodies["4"] == bodies["1"]
+    r = subprocess.run([srv.binary, "--gzip-threads", "65"], capture_output=True, timeout=30)
+    assert r.returncode == 2 and b"between 0 and 64" in r.stderr, r
     srv.delete(sid)
 
 

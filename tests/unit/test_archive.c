@@ -568,7 +568,7 @@ static void test_roundtrip_tree(void **state)
 
     nox_error *err = nox_error_new();
     nox_source *tar = NULL;
-    assert_int_equal(nox__tar_from_fd(open_dir(src), NULL, 1, &tar, err), 0);
+    assert_int_equal(nox__tar_from_fd(open_dir(src), NULL, 1, 0, &tar, err), 0);
     int ofd = open_dir(out);
     nox_extract_opts o = default_opts();
     nox_extract_stats st = { 0, 0, 0 };
@@ -625,7 +625,7 @@ static void test_tar_from_files(void **state)
     };
     nox_error *err = nox_error_new();
     nox_source *tar = NULL;
-    assert_int_equal(nox__tar_from_files(files, 5, 6, &tar, err), 0);
+    assert_int_equal(nox__tar_from_files(files, 5, 6, 0, &tar, err), 0);
     nox_extract_opts o = default_opts();
     nox_extract_stats st;
     assert_int_equal(nox__extract(tar, e->dest_fd, &o, &st, err), 0);
@@ -659,7 +659,7 @@ static void test_tar_from_files(void **state)
 
     /* The stream itself: no directory entries, owner 0 without names,
      * normalised names. */
-    assert_int_equal(nox__tar_from_files(files, 5, 0, &tar, err), 0);
+    assert_int_equal(nox__tar_from_files(files, 5, 0, 0, &tar, err), 0);
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
     archive_read_support_filter_gzip(a);
@@ -693,7 +693,7 @@ static void expect_bad_file(const char *path, const void *data, size_t size, con
     nox_file files[] = { { .path = "fine.txt", .data = "x", .size = 1 }, f };
     nox_error *err = nox_error_new();
     nox_source *tar = (nox_source *)0x1;
-    assert_int_equal(nox__tar_from_files(files, 2, 1, &tar, err), NOX_E_INVALID);
+    assert_int_equal(nox__tar_from_files(files, 2, 1, 0, &tar, err), NOX_E_INVALID);
     assert_int_equal(nox_error_code(err), NOX_E_INVALID);
     assert_ptr_equal(tar, (nox_source *)0x1);
     if (!strstr(nox_error_message(err), needle))
@@ -722,8 +722,8 @@ static void test_tar_from_files_invalid(void **state)
     nox_file ok = { .path = "a", .data = "x", .size = 1 };
     nox_error *err = nox_error_new();
     nox_source *tar = NULL;
-    assert_int_equal(nox__tar_from_files(&ok, 1, 10, &tar, err), NOX_E_INVALID);
-    assert_int_equal(nox__tar_from_files(&ok, 1, -1, &tar, err), NOX_E_INVALID);
+    assert_int_equal(nox__tar_from_files(&ok, 1, 10, 0, &tar, err), NOX_E_INVALID);
+    assert_int_equal(nox__tar_from_files(&ok, 1, -1, 0, &tar, err), NOX_E_INVALID);
     assert_null(tar);
     nox_error_free(err);
 }
@@ -736,12 +736,12 @@ static void test_tar_from_fd_single_file(void **state)
     nox_error *err = nox_error_new();
     nox_source *tar = NULL;
     /* A regular file needs a member name. */
-    assert_int_equal(nox__tar_from_fd(open(p, O_RDONLY | O_CLOEXEC), NULL, 1, &tar, err),
+    assert_int_equal(nox__tar_from_fd(open(p, O_RDONLY | O_CLOEXEC), NULL, 1, 0, &tar, err),
                      NOX_E_INVALID);
-    assert_int_equal(nox__tar_from_fd(open(p, O_RDONLY | O_CLOEXEC), "../x", 1, &tar, err),
+    assert_int_equal(nox__tar_from_fd(open(p, O_RDONLY | O_CLOEXEC), "../x", 1, 0, &tar, err),
                      NOX_E_INVALID);
-    assert_int_equal(nox__tar_from_fd(open(p, O_RDONLY | O_CLOEXEC), "renamed.bin", 1, &tar, err),
-                     0);
+    assert_int_equal(
+        nox__tar_from_fd(open(p, O_RDONLY | O_CLOEXEC), "renamed.bin", 1, 0, &tar, err), 0);
     nox_extract_opts o = default_opts();
     nox_extract_stats st;
     assert_int_equal(nox__extract(tar, e->dest_fd, &o, &st, err), 0);
@@ -755,9 +755,9 @@ static void test_tar_from_fd_single_file(void **state)
     char *fifo = path_in(e->root, "fifo");
     assert_int_equal(mkfifo(fifo, 0600), 0);
     assert_int_equal(
-        nox__tar_from_fd(open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC), "f", 1, &tar, err),
+        nox__tar_from_fd(open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC), "f", 1, 0, &tar, err),
         NOX_E_INVALID);
-    assert_int_equal(nox__tar_from_fd(-1, NULL, 1, &tar, err), NOX_E_INVALID);
+    assert_int_equal(nox__tar_from_fd(-1, NULL, 1, 0, &tar, err), NOX_E_INVALID);
     free(fifo);
     free(p);
     nox_error_free(err);
@@ -813,7 +813,7 @@ static void test_writer_walk(void **state)
 
     nox_error *err = nox_error_new();
     nox_source *tar = NULL;
-    assert_int_equal(nox__tar_from_fd(open_dir(src), NULL, 9, &tar, err), 0);
+    assert_int_equal(nox__tar_from_fd(open_dir(src), NULL, 9, 0, &tar, err), 0);
     char *m = members(tar);
     nox__source_free(tar);
     /* Sorted, depth first, the hard link as a link to the first name (a
@@ -830,10 +830,10 @@ static void test_writer_walk(void **state)
     /* The same tree gives the same bytes. */
     char *b1 = NULL, *b2 = NULL;
     size_t l1 = 0, l2 = 0;
-    assert_int_equal(nox__tar_from_fd(open_dir(src), NULL, 1, &tar, err), 0);
+    assert_int_equal(nox__tar_from_fd(open_dir(src), NULL, 1, 0, &tar, err), 0);
     assert_int_equal(nox__source_read_all(tar, MiB, &b1, &l1, err), 0);
     nox__source_free(tar);
-    assert_int_equal(nox__tar_from_fd(open_dir(src), NULL, 1, &tar, err), 0);
+    assert_int_equal(nox__tar_from_fd(open_dir(src), NULL, 1, 0, &tar, err), 0);
     assert_int_equal(nox__source_read_all(tar, MiB, &b2, &l2, err), 0);
     nox__source_free(tar);
     assert_int_equal(l1, l2);
@@ -848,7 +848,7 @@ static void test_writer_walk(void **state)
     /* An empty directory gives a valid, empty archive. */
     mkdir_in(e->root, "emptysrc", 0755);
     char *es = path_in(e->root, "emptysrc");
-    assert_int_equal(nox__tar_from_fd(open_dir(es), NULL, 1, &tar, err), 0);
+    assert_int_equal(nox__tar_from_fd(open_dir(es), NULL, 1, 0, &tar, err), 0);
     m = members(tar);
     nox__source_free(tar);
     assert_string_equal(m, "");
@@ -874,7 +874,7 @@ static void test_writer_depth_limit(void **state)
     close(fd);
     nox_error *err = nox_error_new();
     nox_source *tar = NULL;
-    assert_int_equal(nox__tar_from_fd(open_dir(p), NULL, 1, &tar, err), 0);
+    assert_int_equal(nox__tar_from_fd(open_dir(p), NULL, 1, 0, &tar, err), 0);
     char buf[4096];
     ssize_t r;
     while ((r = nox__source_read(tar, buf, sizeof buf, err)) > 0)
@@ -929,7 +929,7 @@ static void test_writer_bounded_memory(void **state)
     struct mallinfo2 before = mallinfo2();
     nox_error *err = nox_error_new();
     pull pl = { 0 };
-    assert_int_equal(nox__tar_from_fd(open_dir(dir), NULL, 1, &pl.src, err), 0);
+    assert_int_equal(nox__tar_from_fd(open_dir(dir), NULL, 1, 0, &pl.src, err), 0);
     struct archive *a = archive_read_new();
     archive_read_support_format_tar(a);
     archive_read_support_filter_gzip(a);
@@ -983,7 +983,7 @@ static void test_writer_abandoned(void **state)
     char *dir = path_in(e->root, "abandon");
     nox_error *err = nox_error_new();
     nox_source *tar = NULL;
-    assert_int_equal(nox__tar_from_fd(open_dir(dir), NULL, 1, &tar, err), 0);
+    assert_int_equal(nox__tar_from_fd(open_dir(dir), NULL, 1, 0, &tar, err), 0);
     char buf[512];
     assert_int_equal(nox__source_read(tar, buf, sizeof buf, err), (ssize_t)sizeof buf);
     int64_t t0 = nox__now_mono_ns();
