@@ -88,6 +88,7 @@ static void client_options(const nxd_config *cfg, nox_client_options *o)
         o->max_output_bytes = cfg->max_output_bytes;
         o->gzip_level = (int)cfg->gzip_level;
         o->gzip_threads = cfg->gzip_threads;
+        o->spare_launchers = cfg->spare_launchers;
         o->limits.max_exec_timeout_seconds = cfg->max_exec_timeout;
         o->limits.max_ttl_seconds = cfg->max_ttl;
         /* Whatever fits in an accepted JSON body must not be refused again

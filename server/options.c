@@ -34,6 +34,7 @@ enum opt_id {
     OPT_MAX_OUTPUT,
     OPT_GZIP_LEVEL,
     OPT_GZIP_THREADS,
+    OPT_SPARE_LAUNCHERS,
     OPT_REAP_INTERVAL,
     OPT_SHUTDOWN_GRACE,
     OPT_LOG_LEVEL,
@@ -91,7 +92,9 @@ static const opt_spec specs[] = {
     { OPT_GZIP_LEVEL, "gzip-level", 0, "N", "NOXRUNNERD_GZIP_LEVEL",
       "gzip level (1-9) of downloads: 1 is fastest, 9 smallest (default 1)" },
     { OPT_GZIP_THREADS, "gzip-threads", 0, "N", "NOXRUNNERD_GZIP_THREADS",
-      "threads compressing one download (1-64; default 0: one per CPU, at most 8)" },
+      "threads compressing one download (0-64; default 0: one per CPU, at most 8)" },
+    { OPT_SPARE_LAUNCHERS, "spare-launchers", 0, "N", "NOXRUNNERD_SPARE_LAUNCHERS",
+      "nox-init launchers kept started ahead of creates (0-16, default 2)" },
     { OPT_REAP_INTERVAL, "reap-interval", 0, "SECONDS", "NOXRUNNERD_REAP_INTERVAL",
       "how often expired sandboxes are removed (default 1)" },
     { OPT_SHUTDOWN_GRACE, "shutdown-grace", 0, "SECONDS", "NOXRUNNERD_SHUTDOWN_GRACE",
@@ -366,6 +369,8 @@ static bool apply(nxd_config *cfg, const origin *o, const char *value)
         return parse_unsigned(o, value, 1, 9, &cfg->gzip_level);
     case OPT_GZIP_THREADS:
         return parse_unsigned(o, value, 0, 64, &cfg->gzip_threads);
+    case OPT_SPARE_LAUNCHERS:
+        return parse_unsigned(o, value, 0, 16, &cfg->spare_launchers);
     case OPT_REAP_INTERVAL:
         return parse_unsigned(o, value, 1, 3600, &cfg->reap_interval);
     case OPT_SHUTDOWN_GRACE:
@@ -400,6 +405,7 @@ static void defaults(nxd_config *cfg)
     cfg->max_output_bytes = NXD_DEFAULT_MAX_OUTPUT_BYTES;
     cfg->reap_interval = NXD_DEFAULT_REAP_INTERVAL;
     cfg->gzip_level = 1;
+    cfg->spare_launchers = 2;
     cfg->shutdown_grace = NXD_DEFAULT_SHUTDOWN_GRACE;
     cfg->log_level = NXD_LOG_INFO;
 }

@@ -56,6 +56,8 @@ typedef struct nxd_config {
     unsigned gzip_level;
     /* Threads compressing one download; 0: one per CPU, at most 8. */
     unsigned gzip_threads;
+    /* nox-init launchers started ahead of creates (local backend). */
+    unsigned spare_launchers;
     unsigned reap_interval;
     unsigned shutdown_grace;
     nxd_log_level log_level;

@@ -62,6 +62,9 @@ int nox__http_backend_new(const nox_client_options *opts, nox_backend **ret_b,
 
 /* Session id rules shared by every layer (see nox_session_id_valid). */
 #define NOX_SESSION_ID_MAX 128
+
+/* Most spare nox-init launchers (nox_client_options.spare_launchers). */
+#define NOX_MAX_SPARE_LAUNCHERS 16
 int nox__check_session_id(const char *id, nox_error *err) NOX_HIDDEN;
 
 /* Sandbox paths: normalises @p path ("/workspace", "/workspace/a",

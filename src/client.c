@@ -113,6 +113,9 @@ int nox_client_new(const nox_client_options *opts, nox_client **ret_client, nox_
     if (opts->gzip_threads > NOX_GZ_MAX_THREADS)
         return nox__error_set(err, NOX_E_INVALID, "gzip_threads %u is more than %u",
                               opts->gzip_threads, (unsigned)NOX_GZ_MAX_THREADS);
+    if (opts->spare_launchers > NOX_MAX_SPARE_LAUNCHERS)
+        return nox__error_set(err, NOX_E_INVALID, "spare_launchers %u is more than %u",
+                              opts->spare_launchers, (unsigned)NOX_MAX_SPARE_LAUNCHERS);
     if (opts->timeout_ms < 0 || opts->connect_timeout_ms < 0)
         return nox__error_set(err, NOX_E_INVALID, "timeouts must not be negative");
 

@@ -289,6 +289,17 @@ typedef struct nox_client_options {
     uint64_t max_output_bytes;
     /** local: per-sandbox defaults and caps. */
     nox_local_limits limits;
+    /** local: nox-init launchers to keep started ahead of creates, 0-16.
+     *  Default 0. A create takes a waiting launcher instead of starting
+     *  one (about a millisecond and a half sooner to a running sandbox on
+     *  the development machine; docs/performance.md) and starts its
+     *  replacement while the sandbox sets up. Spares are children of the
+     *  calling process until a create uses them, shared by its clients
+     *  that use the same nox-init, and leave when the process ends. A
+     *  program that waits for all of its children to end (wait() until
+     *  ECHILD) would wait for them: leave it at 0 there. noxrunnerd keeps
+     *  2 (--spare-launchers). */
+    unsigned spare_launchers;
     /** Both backends: gzip level (1-9) of the archives the library writes
      *  (uploads; local downloads). Default 1: see docs/performance.md for the
      *  measurement behind it. */

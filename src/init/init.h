@@ -2,7 +2,10 @@
 /* nox-init: the helper program behind every local sandbox.
  *
  * "nox-init launch" is spawned by libnoxrunner (posix_spawn, so the
- * library's process never forks). The launcher joins the sandbox's cgroups,
+ * library's process never forks), with the launch channel as its only
+ * descriptor; the configuration, the control socket and the expires file
+ * come over it, at once or, for a spare launcher started ahead of a create,
+ * later. The launcher joins the sandbox's cgroups,
  * clones the holder into fresh user, mount, pid, network, ipc, uts and
  * cgroup namespaces, writes its id maps when it is root, reports READY and
  * exits. The holder is pid 1 of the sandbox: it builds the root file system,

@@ -218,6 +218,25 @@ static int wait_status(int fd, char *msg, int timeout_ms)
     return -1;
 }
 
+/* The control socket and the expires file come with the configuration;
+ * they go to their fixed numbers (moved out of the way first, since the
+ * kernel gave them the lowest free ones). */
+static int take_fds(const int fds[2])
+{
+    int hi[2];
+    for (int i = 0; i < 2; i++) {
+        hi[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 64);
+        if (hi[i] < 0)
+            return -1;
+        close(fds[i]);
+    }
+    if (dup2(hi[0], NOX_FD_LISTEN) < 0 || dup2(hi[1], NOX_FD_EXPIRES) < 0)
+        return -1;
+    close(hi[0]);
+    close(hi[1]);
+    return 0;
+}
+
 static void send_fail(const char *msg)
 {
     nox__proto_send(NOX_FD_STATUS, NOX_OP_FAIL, msg, strlen(msg), NULL, 0);
@@ -225,12 +244,19 @@ static void send_fail(const char *msg)
 
 int nox__launch_main(void)
 {
-    close_inherited(NOX_FD_EXPIRES);
+    close_inherited(NOX_FD_STATUS);
     char msg[NOX_MSG_MAX] = "";
     _cleanup_buf_ nox_buf payload = NOX_BUF_INIT;
     uint16_t op = 0;
-    int r = nox__proto_recv(NOX_FD_STATUS, &op, &payload, 1 << 20, NULL, NULL, 0, 10000);
-    if (r < 0 || op != NOX_OP_CONFIG) {
+    /* The configuration may come much later: a spare launcher is started
+     * ahead of the create that uses it. It waits for as long as the
+     * library's end is open, and leaves quietly when it closes. */
+    int fds[2] = { -1, -1 };
+    size_t nfds = 0;
+    int r = nox__proto_recv(NOX_FD_STATUS, &op, &payload, 1 << 20, fds, &nfds, 2, -1);
+    if (r == -EPIPE)
+        return 0;
+    if (r < 0 || op != NOX_OP_CONFIG || nfds != 2 || take_fds(fds) < 0) {
         nox__init_fail(msg, r < 0 ? -r : 0, "receive configuration");
         send_fail(msg);
         return 1;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <spawn.h>
@@ -180,11 +181,10 @@ static int high_fd(int fd)
     return fcntl(fd, F_DUPFD_CLOEXEC, 64);
 }
 
-static int spawn_init(nox_local *l, int status_fd, int listen_fd, int expires_fd, pid_t *ret_pid,
-                      nox_error *err)
+static int spawn_init(nox_local *l, int status_fd, pid_t *ret_pid, nox_error *err)
 {
-    _cleanup_close_ int s = high_fd(status_fd), ls = high_fd(listen_fd), ex = high_fd(expires_fd);
-    if (s < 0 || ls < 0 || ex < 0)
+    _cleanup_close_ int s = high_fd(status_fd);
+    if (s < 0)
         return nox__error_errno(err, NOX_E_IO, errno, "prepare descriptors for nox-init");
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -194,8 +194,6 @@ static int spawn_init(nox_local *l, int status_fd, int listen_fd, int expires_fd
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, s, NOX_FD_STATUS);
-    posix_spawn_file_actions_adddup2(&fa, ls, NOX_FD_LISTEN);
-    posix_spawn_file_actions_adddup2(&fa, ex, NOX_FD_EXPIRES);
     /* A session of its own (no controlling terminal, no signals from the
      * caller's terminal), default signal handling and an empty mask, as a
      * daemon should start, whatever the caller's process had. */
@@ -234,6 +232,108 @@ static void reap_child(pid_t pid)
         ;
 }
 
+/* Starts "nox-init launch" with the other end of a new launch channel;
+ * it waits there for its configuration. */
+static int start_launcher(nox_local *l, pid_t *ret_pid, int *ret_sock, nox_error *err)
+{
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "socketpair");
+    int r = spawn_init(l, sp[1], ret_pid, err);
+    close(sp[1]);
+    if (r < 0) {
+        close(sp[0]);
+        return r;
+    }
+    *ret_sock = sp[0];
+    return 0;
+}
+
+/* ---- spare launchers ----
+ * Starting nox-init costs a create over a millisecond before the sandbox's
+ * own work begins. With nox_client_options.spare_launchers set, launchers
+ * are started ahead of time and wait for a configuration: a create takes
+ * one, and starts its replacement while the holder sets up. Spares are
+ * shared by the clients of a process that use the same nox-init; each one
+ * is a child of the process until used, and leaves when its channel
+ * closes, at the latest when the process ends. A child made by fork()
+ * leaves its parent's spares alone. */
+
+typedef struct spare {
+    pid_t pid;
+    int sock;
+} spare;
+
+static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
+static spare spares[NOX_MAX_SPARE_LAUNCHERS];
+static size_t n_spares;
+static pid_t spares_owner;
+static char *spares_init; /* the nox-init they run */
+
+static bool take_spare(nox_local *l, pid_t *ret_pid, int *ret_sock)
+{
+    if (!l->base.opts->spare_launchers)
+        return false;
+    bool took = false;
+    pthread_mutex_lock(&spares_lock);
+    if (n_spares && spares_owner == getpid() && strcmp(spares_init, l->init_path) == 0) {
+        spare *sp = &spares[--n_spares];
+        *ret_pid = sp->pid;
+        *ret_sock = sp->sock;
+        took = true;
+    }
+    pthread_mutex_unlock(&spares_lock);
+    return took;
+}
+
+/* Brings the spares up to the client's number, two at most per call so
+ * that no create pays for many. */
+static void refill_spares(nox_local *l)
+{
+    unsigned want = l->base.opts->spare_launchers;
+    for (int round = 0; round < 2 && want; round++) {
+        pthread_mutex_lock(&spares_lock);
+        pid_t me = getpid();
+        bool room = spares_owner != me || n_spares < want;
+        pthread_mutex_unlock(&spares_lock);
+        if (!room)
+            return;
+        spare sp;
+        if (start_launcher(l, &sp.pid, &sp.sock, NULL) < 0)
+            return;
+        bool kept = false;
+        pthread_mutex_lock(&spares_lock);
+        if (spares_owner != me || !spares_init || strcmp(spares_init, l->init_path) != 0) {
+            /* A forked child's copy, or spares of another nox-init that
+             * nobody took: this process's own start over. The copies'
+             * descriptors are closed (their launchers are not this
+             * process's children). */
+            char *path = strdup(l->init_path);
+            if (path) {
+                for (size_t i = 0; i < n_spares; i++) {
+                    close(spares[i].sock);
+                    if (spares_owner == me)
+                        reap_child(spares[i].pid);
+                }
+                n_spares = 0;
+                free(spares_init);
+                spares_init = path;
+                spares_owner = me;
+            }
+        }
+        if (spares_owner == me && n_spares < want && n_spares < NOX_MAX_SPARE_LAUNCHERS) {
+            spares[n_spares++] = sp;
+            kept = true;
+        }
+        pthread_mutex_unlock(&spares_lock);
+        if (!kept) {
+            close(sp.sock);
+            reap_child(sp.pid);
+            return;
+        }
+    }
+}
+
 int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_meta *m,
                    nox_error *err)
 {
@@ -257,22 +357,31 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
     _cleanup_close_ int ex = openat(sbfd, "expires", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (ex < 0)
         return nox__error_errno(err, NOX_E_IO, errno, "open the expiry of sandbox `%s`", id);
-    int sp[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-        return nox__error_errno(err, NOX_E_IO, errno, "socketpair");
-    _cleanup_close_ int mine = sp[0];
-    _cleanup_close_ int theirs = sp[1];
     nox__cgroups_ensure(l, m);
     _cleanup_buf_ nox_buf cfg = NOX_BUF_INIT;
     int r = build_config(l, id, dir, m, &cfg, err);
     if (r < 0)
         return r;
+    /* The control socket and the expires file go with the configuration. */
+    const int fds[2] = { ls, ex };
     pid_t pid = -1;
-    r = spawn_init(l, theirs, ls, ex, &pid, err);
-    if (r < 0)
-        return r;
-    close(steal_fd(&theirs));
-    r = nox__proto_send(mine, NOX_OP_CONFIG, cfg.data, cfg.len, NULL, 0);
+    _cleanup_close_ int mine = -1;
+    if (take_spare(l, &pid, &mine)) {
+        r = nox__proto_send(mine, NOX_OP_CONFIG, cfg.data, cfg.len, fds, 2);
+        if (r < 0) {
+            /* The spare is gone (killed from outside): start one afresh. */
+            close(steal_fd(&mine));
+            reap_child(pid);
+        }
+    }
+    if (mine < 0) {
+        r = start_launcher(l, &pid, &mine, err);
+        if (r < 0)
+            return r;
+        r = nox__proto_send(mine, NOX_OP_CONFIG, cfg.data, cfg.len, fds, 2);
+    }
+    if (r == 0)
+        refill_spares(l); /* while the holder sets up */
     _cleanup_buf_ nox_buf ans = NOX_BUF_INIT;
     uint16_t op = 0;
     if (r == 0)

@@ -406,6 +406,11 @@ static int leftovers_in(const char *dir, const char *what)
 
 /* ---- starting and stopping the server ---- */
 
+/* Spare launchers the server keeps (--spare-launchers): they are its
+ * children, with one descriptor each, from the first create on. */
+#define SPARES     2
+#define SPARES_ARG "2"
+
 static int start_server(void)
 {
     char *port_file = nox_test_strf("%s/port", tmp);
@@ -413,7 +418,7 @@ static int start_server(void)
     /* The leak checks compare counts taken with the same connections open;
      * the default idle timeout (60 s) could close one in between, which is
      * no leak. */
-    const char *extra[] = { "--idle-timeout", "3600", NULL };
+    const char *extra[] = { "--idle-timeout", "3600", "--spare-launchers", SPARES_ARG, NULL };
     /* glibc's malloc raises its mmap threshold each time a large block is
      * freed, up to 32 MiB, after which the buffers of large outputs and
      * archives come from the per-thread heaps, whose high-water marks stay
@@ -1405,14 +1410,22 @@ static void test_load(void **st)
 
     /* With every connection closed, the server is back to what it had
      * before the first one: each connection's socket, thread and client
-     * (the state directory's descriptor) went with it. */
-    snapshot closed = settle(&start);
-    if (closed.fds != start.fds) {
+     * (the state directory's descriptor) went with it. What stays is the
+     * spare launchers, each a child with one descriptor in the server. */
+    snapshot want = start;
+    want.fds += SPARES;
+    want.children = SPARES;
+    snapshot closed = settle(&want);
+    if (closed.fds != want.fds) {
         problem("the server had %d descriptors before the first connection and %d after the "
-                "last:",
-                start.fds, closed.fds);
+                "last (%d spare launchers' channels expected):",
+                start.fds, closed.fds, SPARES);
         count_fds(server, true);
     }
+    if (closed.children != want.children)
+        problem("the server has %d children after the last connection, not its %d spare "
+                "launchers",
+                closed.children, SPARES);
     if (closed.threads != start.threads)
         problem("the server had %ld threads before the first connection and %ld after the last",
                 start.threads, closed.threads);

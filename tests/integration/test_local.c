@@ -883,6 +883,124 @@ static void test_holder_restart_keeps_files(void **s)
     free(sock);
 }
 
+#define NOX_MAX_SPARES_SEEN 8
+
+/* This process's children running nox-init that hold no descriptor but
+ * 0-3: spare launchers, waiting for a configuration. */
+static int count_spares(pid_t *pids, int max)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    assert_non_null(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        size_t k = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[k] = '\0';
+        /* "PID (COMM) STATE PPID ..." */
+        char *rp = strrchr(buf, ')');
+        if (!strstr(buf, "(nox-init)") || !rp || strlen(rp) < 5 || rp[2] == 'Z' ||
+            strtol(rp + 4, NULL, 10) != (long)getpid())
+            continue;
+        /* Nothing of a sandbox: no fd 4 (control socket) or 6 (expires). */
+        snprintf(path, sizeof path, "/proc/%s/fd/4", e->d_name);
+        assert_false(nox_test_exists(path));
+        snprintf(path, sizeof path, "/proc/%s/fd/6", e->d_name);
+        assert_false(nox_test_exists(path));
+        if (n < max)
+            pids[n] = (pid_t)strtol(e->d_name, NULL, 10);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* spare_launchers: creates take launchers started ahead of time and start
+ * their replacements; a spare killed from outside costs nothing but its
+ * own start; a bad count is refused; the spares leave once the process's
+ * end of their channel closes (checked in a child process). */
+static void test_spare_launchers(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    nox_error *err = nox_error_new();
+    nox_client_options o;
+    nox_client_options_init(&o);
+    o.local = true;
+    o.state_dir = state;
+    o.spare_launchers = 17;
+    nox_client *c = NULL;
+    assert_int_equal(nox_client_new(&o, &c, err), NOX_E_INVALID);
+    assert_non_null(strstr(nox_error_message(err), "spare_launchers"));
+
+    int pp[2];
+    assert_int_equal(pipe(pp), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* In a child, so that the spares' life is this process's. */
+        close(pp[0]);
+        o.spare_launchers = 2;
+        int ok = nox_client_new(&o, &c, NULL) == 0;
+        int spares[5] = { 0 };
+        const char *argv[] = { "sh", "-c", "echo $0", "spare", NULL };
+        for (int i = 0; ok && i < 5; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "spare-%d", i);
+            nox_exec_result *res = NULL;
+            ok = nox_create(c, id, NULL, NULL, NULL) == 0 &&
+                 nox_exec(c, id, argv, NULL, &res, NULL) == 0 && res->exit_code == 0 &&
+                 strcmp(res->stdout_data, "spare\n") == 0;
+            nox_exec_result_free(res);
+            pid_t victim = 0;
+            spares[i] = count_spares(&victim, 1);
+            if (i == 2 && victim > 0) /* the next create's spare may be dead */
+                kill(victim, SIGKILL);
+        }
+        for (int i = 0; i < 5; i++) {
+            char id[32];
+            snprintf(id, sizeof id, "spare-%d", i);
+            ok = ok && nox_delete(c, id, NULL) == 0;
+        }
+        nox_client_free(c);
+        pid_t left[NOX_MAX_SPARES_SEEN];
+        int n_left = count_spares(left, NOX_MAX_SPARES_SEEN);
+        if (n_left > 0 && write(pp[1], left, sizeof(pid_t) * (size_t)n_left) < 0)
+            ok = 0;
+        /* The first create fills the spares up to two; every later one
+         * takes one and starts one. After the kill, the dead spare is
+         * either taken (and replaced) or still waits its turn. */
+        ok = ok && spares[0] == 2 && spares[1] == 2 && spares[2] == 2 && spares[3] >= 1 &&
+             spares[4] >= 1;
+        if (!ok)
+            fprintf(stderr, "spares after each create: %d %d %d %d %d\n", spares[0], spares[1],
+                    spares[2], spares[3], spares[4]);
+        _exit(ok ? 0 : 1);
+    }
+    close(pp[1]);
+    pid_t left[NOX_MAX_SPARES_SEEN];
+    ssize_t k = read(pp[0], left, sizeof left);
+    close(pp[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* The spares the child left saw their channel close and ended. */
+    assert_true(k >= (ssize_t)sizeof(pid_t));
+    for (size_t i = 0; i < (size_t)k / sizeof(pid_t); i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)left[i]);
+        for (int t = 0; t < 1000 && nox_test_exists(path); t++)
+            usleep(10000);
+        assert_false(nox_test_exists(path));
+    }
+    nox_error_free(err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -908,6 +1026,7 @@ int main(void)
         cmocka_unit_test(test_list_and_info),
         cmocka_unit_test(test_wait_ready),
         cmocka_unit_test(test_holder_restart_keeps_files),
+        cmocka_unit_test(test_spare_launchers),
     };
     if (!nox_test_isolation_available()) {
         fprintf(stderr, "skipped, because this host cannot run isolated sandboxes "
