@@ -293,7 +293,7 @@ typedef struct nox_client_options {
      *  Default 0. A create takes a waiting launcher instead of starting
      *  one (about a millisecond and a half sooner to a running sandbox on
      *  the development machine; docs/performance.md) and starts its
-     *  replacement while the sandbox sets up. Spares are children of the
+     *  replacement once the sandbox is up. Spares are children of the
      *  calling process until a create uses them, shared by its clients
      *  that use the same nox-init, and leave when the process ends. A
      *  program that waits for all of its children to end (wait() until

@@ -253,7 +253,10 @@ static int start_launcher(nox_local *l, pid_t *ret_pid, int *ret_sock, nox_error
  * Starting nox-init costs a create over a millisecond before the sandbox's
  * own work begins. With nox_client_options.spare_launchers set, launchers
  * are started ahead of time and wait for a configuration: a create takes
- * one, and starts its replacement while the holder sets up. Spares are
+ * one, and starts its replacement once its holder is ready, so that the
+ * replacement's start-up overlaps the rest of the create and whatever the
+ * caller does next. (Started while the holder set up, it competed with it
+ * for the CPU: on 2 cores that gave back most of the gain.) Spares are
  * shared by the clients of a process that use the same nox-init; each one
  * is a child of the process until used, and leaves when its channel
  * closes, at the latest when the process ends. A child made by fork()
@@ -380,8 +383,6 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
             return r;
         r = nox__proto_send(mine, NOX_OP_CONFIG, cfg.data, cfg.len, fds, 2);
     }
-    if (r == 0)
-        refill_spares(l); /* while the holder sets up */
     _cleanup_buf_ nox_buf ans = NOX_BUF_INIT;
     uint16_t op = 0;
     if (r == 0)
@@ -392,6 +393,8 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
         return nox__error_errno(err, NOX_E_ISOLATION, -r,
                                 "start the holder of sandbox `%s` (nox-init gave no answer)", id);
     }
+    /* The next create's launcher starts while this one exits. */
+    refill_spares(l);
     reap_child(pid);
     if (op == NOX_OP_FAIL) {
         int code = m->isolated ? NOX_E_ISOLATION : NOX_E_EXEC;
