@@ -458,12 +458,25 @@ static double run_for_number(char *const argv[])
         die("run %s", argv[0]);
     posix_spawn_file_actions_destroy(&fa);
     close(p[1]);
+    /* All of its output, to the end: closing early would cut the program
+     * off with EPIPE. */
     char buf[256];
-    ssize_t n = read(p[0], buf, sizeof buf - 1);
+    size_t n = 0;
+    for (;;) {
+        ssize_t k = read(p[0], buf + n, sizeof buf - 1 - n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        if (n == sizeof buf - 1)
+            n = 0; /* only the last line matters */
+    }
     close(p[0]);
     int st;
-    waitpid(pid, &st, 0);
-    if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (n == 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         return NAN;
     buf[n] = '\0';
     return strtod(buf, NULL);
