@@ -17,7 +17,7 @@
 #include "util.h"
 
 #define DICT_BYTES   (32u * 1024u) /* deflate's window: what priming can use */
-#define SPARE_CHUNKS 4             /* chunks kept for reuse instead of freed */
+#define SPARE_CHUNKS 2             /* chunks kept for reuse instead of freed */
 
 typedef struct gz_chunk gz_chunk;
 struct gz_chunk {
@@ -335,7 +335,12 @@ bool nox__gz_wants_input(const nox_gz *g)
 {
     if (g->finished || g->err)
         return false;
-    return !g->n_workers || g->queued < 2u * g->n_workers;
+    /* One chunk per worker and two more: every worker has one to compress
+     * while the reader drains the oldest. Each chunk is ~0.55 MiB (input,
+     * dictionary and output); with the one being filled, the two a step
+     * can add and the spares, a stream holds up to about (threads + 4) of
+     * them, plus 0.25 MiB of deflate state per thread. */
+    return !g->n_workers || g->queued < g->n_workers + 2u;
 }
 
 bool nox__gz_ended(const nox_gz *g)

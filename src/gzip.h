@@ -37,8 +37,9 @@ int nox__gz_write(nox_gz *g, const void *p, size_t n);
 int nox__gz_finish(nox_gz *g);
 
 /* True when the reader should produce more input before waiting for output:
- * the input is not finished and fewer chunks than the threads can work on
- * are waiting to be read. */
+ * the input is not finished and fewer than threads + 2 chunks are waiting
+ * to be read. This bounds a stream's memory to about (threads + 4) x
+ * 0.55 MiB of chunks and 0.25 MiB of deflate state per thread. */
 bool nox__gz_wants_input(const nox_gz *g);
 
 /* Copies up to @p n bytes of output to @p buf. Without @p wait, returns 0

@@ -290,15 +290,15 @@ typedef struct nox_client_options {
     /** local: per-sandbox defaults and caps. */
     nox_local_limits limits;
     /** local: nox-init launchers to keep started ahead of creates, 0-16.
-     *  Default 0. A create takes a waiting launcher instead of starting
-     *  one (about a millisecond and a half sooner to a running sandbox on
-     *  the development machine; docs/performance.md) and starts its
-     *  replacement once the sandbox is up. Spares are children of the
-     *  calling process until a create uses them, shared by its clients
-     *  that use the same nox-init, and leave when the process ends. A
-     *  program that waits for all of its children to end (wait() until
-     *  ECHILD) would wait for them: leave it at 0 there. noxrunnerd keeps
-     *  2 (--spare-launchers). */
+     *  Default 0. A thread of the library, started by the first create
+     *  that asks, starts them and keeps their number; a create takes a
+     *  waiting launcher instead of starting one (docs/performance.md says
+     *  what that saves) and wakes the thread to start its replacement.
+     *  Spares are children of the calling process until a create uses
+     *  them, shared by its clients that use the same nox-init, and leave
+     *  when the process ends. A program that waits for all of its
+     *  children to end (wait() until ECHILD) would wait for them: leave it
+     *  at 0 there. noxrunnerd keeps 2 (--spare-launchers). */
     unsigned spare_launchers;
     /** Both backends: gzip level (1-9) of the archives the library writes
      *  (uploads; local downloads). Default 1: see docs/performance.md for the
@@ -308,7 +308,9 @@ typedef struct nox_client_options {
      *  writes. 0 (default): one per CPU this process may run on, at most 8;
      *  1: only the thread reading the archive. Extra threads start only once
      *  an archive passes 256 KiB, and stop when it is freed; the output is
-     *  one ordinary gzip member whatever the count. At most 64. */
+     *  one ordinary gzip member whatever the count. An archive being
+     *  written holds up to about (threads + 4) x 0.55 MiB of buffers and
+     *  0.25 MiB of compressor state per thread. At most 64. */
     unsigned gzip_threads;
 
     /** Limits on archives extracted by the library (both backends). */

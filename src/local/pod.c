@@ -181,7 +181,7 @@ static int high_fd(int fd)
     return fcntl(fd, F_DUPFD_CLOEXEC, 64);
 }
 
-static int spawn_init(nox_local *l, int status_fd, pid_t *ret_pid, nox_error *err)
+static int spawn_init(const char *init_path, int status_fd, pid_t *ret_pid, nox_error *err)
 {
     _cleanup_close_ int s = high_fd(status_fd);
     if (s < 0)
@@ -216,11 +216,11 @@ static int spawn_init(nox_local *l, int status_fd, pid_t *ret_pid, nox_error *er
                 envp[ne++] = *e;
     envp[ne] = NULL;
     pid_t pid;
-    int r = posix_spawn(&pid, l->init_path, &fa, &at, argv, envp);
+    int r = posix_spawn(&pid, init_path, &fa, &at, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (r != 0)
-        return nox__error_errno(err, NOX_E_ISOLATION, r, "start `%s`", l->init_path);
+        return nox__error_errno(err, NOX_E_ISOLATION, r, "start `%s`", init_path);
     *ret_pid = pid;
     return 0;
 }
@@ -234,12 +234,12 @@ static void reap_child(pid_t pid)
 
 /* Starts "nox-init launch" with the other end of a new launch channel;
  * it waits there for its configuration. */
-static int start_launcher(nox_local *l, pid_t *ret_pid, int *ret_sock, nox_error *err)
+static int start_launcher(const char *init_path, pid_t *ret_pid, int *ret_sock, nox_error *err)
 {
     int sp[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
         return nox__error_errno(err, NOX_E_IO, errno, "socketpair");
-    int r = spawn_init(l, sp[1], ret_pid, err);
+    int r = spawn_init(init_path, sp[1], ret_pid, err);
     close(sp[1]);
     if (r < 0) {
         close(sp[0]);
@@ -251,16 +251,23 @@ static int start_launcher(nox_local *l, pid_t *ret_pid, int *ret_sock, nox_error
 
 /* ---- spare launchers ----
  * Starting nox-init costs a create over a millisecond before the sandbox's
- * own work begins. With nox_client_options.spare_launchers set, launchers
- * are started ahead of time and wait for a configuration: a create takes
- * one, and starts its replacement once its holder is ready, so that the
- * replacement's start-up overlaps the rest of the create and whatever the
- * caller does next. (Started while the holder set up, it competed with it
- * for the CPU: on 2 cores that gave back most of the gain.) Spares are
- * shared by the clients of a process that use the same nox-init; each one
- * is a child of the process until used, and leaves when its channel
- * closes, at the latest when the process ends. A child made by fork()
- * leaves its parent's spares alone. */
+ * own work begins. With nox_client_options.spare_launchers set, a thread
+ * of the library keeps that many launchers started and waiting for a
+ * configuration: a create takes the oldest, and once its holder is ready
+ * wakes the thread to start a replacement. Neither the create nor its
+ * caller waits for a spawn. (A replacement started while the holder set
+ * up competed with it for the CPU, and one started by the create itself
+ * made the create wait for the spawn: each gave back most of the gain on
+ * 2 cores; docs/performance.md.)
+ *
+ * The spares and the thread belong to the process: shared by its clients
+ * that use the same nox-init (the pool follows the nox-init last asked
+ * for), children of the process until used, gone when the process ends
+ * (each launcher leaves when its channel closes). A child made by fork()
+ * has neither the thread nor any claim on its parent's spares: its first
+ * create with spares closes its copies of their channels and starts its
+ * own. The lock and condition are made fresh in the child (pthread_atfork,
+ * registered by the first create with spares). */
 
 typedef struct spare {
     pid_t pid;
@@ -268,72 +275,159 @@ typedef struct spare {
 } spare;
 
 static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
-static spare spares[NOX_MAX_SPARE_LAUNCHERS];
+static pthread_cond_t spares_cond = PTHREAD_COND_INITIALIZER;
+static spare spares[NOX_MAX_SPARE_LAUNCHERS]; /* oldest first */
 static size_t n_spares;
-static pid_t spares_owner;
-static char *spares_init; /* the nox-init they run */
+static unsigned spares_want; /* the most any client of the process asked for */
+static pid_t spares_owner;   /* the process the spares and the thread are of */
+static char *spares_init;    /* the nox-init they run */
 
+/* fork(): the lock is held across it, so that the child's copy is in a
+ * known state; the child, which has no spares thread, gets a fresh lock
+ * and condition (the parent's thread may be waiting on the copied one,
+ * and glibc's pthread_cond_signal would wait for it). */
+static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
+
+static void spares_prepare(void)
+{
+    pthread_mutex_lock(&spares_lock);
+}
+
+static void spares_parent(void)
+{
+    pthread_mutex_unlock(&spares_lock);
+}
+
+static void spares_child(void)
+{
+    pthread_mutex_init(&spares_lock, NULL);
+    pthread_cond_init(&spares_cond, NULL);
+}
+
+static void spares_register(void)
+{
+    pthread_atfork(spares_prepare, spares_parent, spares_child);
+}
+
+static bool spare_usable(const nox_local *l)
+{
+    return spares_owner == getpid() && spares_init && strcmp(spares_init, l->init_path) == 0;
+}
+
+/* Takes the oldest live spare, reaping any that died meanwhile. */
 static bool take_spare(nox_local *l, pid_t *ret_pid, int *ret_sock)
 {
     if (!l->base.opts->spare_launchers)
         return false;
     bool took = false;
     pthread_mutex_lock(&spares_lock);
-    if (n_spares && spares_owner == getpid() && strcmp(spares_init, l->init_path) == 0) {
-        spare *sp = &spares[--n_spares];
-        *ret_pid = sp->pid;
-        *ret_sock = sp->sock;
+    while (!took && n_spares && spare_usable(l)) {
+        spare sp = spares[0];
+        memmove(&spares[0], &spares[1], --n_spares * sizeof *spares);
+        if (waitpid(sp.pid, NULL, WNOHANG) != 0) {
+            /* Ended (killed from outside) and now reaped, or not ours. */
+            close(sp.sock);
+            continue;
+        }
+        *ret_pid = sp.pid;
+        *ret_sock = sp.sock;
         took = true;
     }
     pthread_mutex_unlock(&spares_lock);
     return took;
 }
 
-/* Brings the spares up to the client's number, two at most per call so
- * that no create pays for many. */
-static void refill_spares(nox_local *l)
+static void *spares_main(void *arg)
 {
-    unsigned want = l->base.opts->spare_launchers;
-    for (int round = 0; round < 2 && want; round++) {
-        pthread_mutex_lock(&spares_lock);
-        pid_t me = getpid();
-        bool room = spares_owner != me || n_spares < want;
+    (void)arg;
+    pid_t me = getpid();
+    struct timespec backoff = { 0, 0 };
+    pthread_mutex_lock(&spares_lock);
+    for (;;) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        bool waiting = now.tv_sec < backoff.tv_sec ||
+                       (now.tv_sec == backoff.tv_sec && now.tv_nsec < backoff.tv_nsec);
+        if (waiting || n_spares >= spares_want || spares_owner != me) {
+            if (waiting)
+                pthread_cond_timedwait(&spares_cond, &spares_lock, &backoff);
+            else
+                pthread_cond_wait(&spares_cond, &spares_lock);
+            continue;
+        }
+        char *path = strdup(spares_init);
         pthread_mutex_unlock(&spares_lock);
-        if (!room)
-            return;
         spare sp;
-        if (start_launcher(l, &sp.pid, &sp.sock, NULL) < 0)
-            return;
-        bool kept = false;
+        int r = path ? start_launcher(path, &sp.pid, &sp.sock, NULL) : -ENOMEM;
         pthread_mutex_lock(&spares_lock);
-        if (spares_owner != me || !spares_init || strcmp(spares_init, l->init_path) != 0) {
-            /* A forked child's copy, or spares of another nox-init that
-             * nobody took: this process's own start over. The copies'
-             * descriptors are closed (their launchers are not this
-             * process's children). */
-            char *path = strdup(l->init_path);
-            if (path) {
-                for (size_t i = 0; i < n_spares; i++) {
-                    close(spares[i].sock);
-                    if (spares_owner == me)
-                        reap_child(spares[i].pid);
-                }
-                n_spares = 0;
-                free(spares_init);
-                spares_init = path;
-                spares_owner = me;
-            }
-        }
-        if (spares_owner == me && n_spares < want && n_spares < NOX_MAX_SPARE_LAUNCHERS) {
+        if (r < 0) {
+            /* nox-init cannot be started: creates say why. Try again in
+             * a second, not at every wakeup. */
+            clock_gettime(CLOCK_REALTIME, &backoff);
+            backoff.tv_sec += 1;
+        } else if (strcmp(path, spares_init) == 0 && n_spares < spares_want) {
             spares[n_spares++] = sp;
-            kept = true;
-        }
-        pthread_mutex_unlock(&spares_lock);
-        if (!kept) {
+        } else {
+            pthread_mutex_unlock(&spares_lock);
             close(sp.sock);
             reap_child(sp.pid);
-            return;
+            pthread_mutex_lock(&spares_lock);
         }
+        free(path);
+    }
+    return NULL;
+}
+
+/* Makes the pool this process's and @p l's nox-init's, starting its thread
+ * in this process if needed, raises its size to @p l's number and wakes
+ * the thread. Spares it drops are handled after the lock: this process's
+ * own are closed and reaped, a forked parent's are only closed. */
+static void wake_spares(nox_local *l)
+{
+    unsigned want = l->base.opts->spare_launchers;
+    if (!want)
+        return;
+    spare drop[NOX_MAX_SPARE_LAUNCHERS];
+    size_t n_drop = 0;
+    bool reap = true;
+    pthread_once(&spares_once, spares_register);
+    pthread_mutex_lock(&spares_lock);
+    pid_t me = getpid();
+    if (!spare_usable(l)) {
+        char *path = strdup(l->init_path);
+        if (!path)
+            goto out;
+        reap = spares_owner == me;
+        memcpy(drop, spares, n_spares * sizeof *spares);
+        n_drop = n_spares;
+        n_spares = 0;
+        free(spares_init);
+        spares_init = path;
+        if (spares_owner != me) {
+            spares_want = 0;
+            /* The thread takes no signal of the process's. */
+            sigset_t all, old;
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &old);
+            pthread_attr_t at;
+            pthread_attr_init(&at);
+            pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+            pthread_t t;
+            if (pthread_create(&t, &at, spares_main, NULL) == 0)
+                spares_owner = me;
+            pthread_attr_destroy(&at);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
+        }
+    }
+    if (want > spares_want)
+        spares_want = want;
+    pthread_cond_signal(&spares_cond);
+out:
+    pthread_mutex_unlock(&spares_lock);
+    for (size_t i = 0; i < n_drop; i++) {
+        close(drop[i].sock);
+        if (reap)
+            reap_child(drop[i].pid);
     }
 }
 
@@ -378,7 +472,7 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
         }
     }
     if (mine < 0) {
-        r = start_launcher(l, &pid, &mine, err);
+        r = start_launcher(l->init_path, &pid, &mine, err);
         if (r < 0)
             return r;
         r = nox__proto_send(mine, NOX_OP_CONFIG, cfg.data, cfg.len, fds, 2);
@@ -393,8 +487,8 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
         return nox__error_errno(err, NOX_E_ISOLATION, -r,
                                 "start the holder of sandbox `%s` (nox-init gave no answer)", id);
     }
-    /* The next create's launcher starts while this one exits. */
-    refill_spares(l);
+    /* The next create's launcher starts on the spares' thread. */
+    wake_spares(l);
     reap_child(pid);
     if (op == NOX_OP_FAIL) {
         int code = m->isolated ? NOX_E_ISOLATION : NOX_E_EXEC;
