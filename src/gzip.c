@@ -162,22 +162,30 @@ static void chunk_put(nox_gz *g, gz_chunk *c)
     g->n_spare++;
 }
 
+/* Gives @p c's output room for @p cap bytes; false (and c->err) when out
+ * of memory. */
+static bool chunk_out_grow(gz_chunk *c, size_t cap)
+{
+    if (c->out_cap >= cap)
+        return true;
+    unsigned char *p = realloc(c->out, cap);
+    if (!p) {
+        c->err = -ENOMEM;
+        return false;
+    }
+    c->out = p;
+    c->out_cap = cap;
+    return true;
+}
+
 /* Compresses one chunk with @p z. Runs on a worker or on the owner. */
 static void compress_chunk(z_stream *z, gz_chunk *c)
 {
     (void)deflateReset(z);
     if (c->dict)
         (void)deflateSetDictionary(z, c->in, (uInt)c->dict);
-    size_t need = deflateBound(z, (uLong)c->len) + 64;
-    if (c->out_cap < need) {
-        unsigned char *p = realloc(c->out, need);
-        if (!p) {
-            c->err = -ENOMEM;
-            return;
-        }
-        c->out = p;
-        c->out_cap = need;
-    }
+    if (!chunk_out_grow(c, deflateBound(z, (uLong)c->len) + 64))
+        return;
     z->next_in = c->in + c->dict;
     z->avail_in = (uInt)c->len;
     z->next_out = c->out;
@@ -191,16 +199,10 @@ static void compress_chunk(z_stream *z, gz_chunk *c)
             break;
         /* Out of room (deflateBound promises it does not happen): grow. */
         size_t used = c->out_cap - z->avail_out;
-        size_t ncap = c->out_cap * 2 + 4096;
-        unsigned char *p = realloc(c->out, ncap);
-        if (!p) {
-            c->err = -ENOMEM;
+        if (!chunk_out_grow(c, c->out_cap * 2 + 4096))
             return;
-        }
-        c->out = p;
-        c->out_cap = ncap;
         z->next_out = c->out + used;
-        z->avail_out = (uInt)(ncap - used);
+        z->avail_out = (uInt)(c->out_cap - used);
     }
     c->out_len = c->out_cap - z->avail_out;
     c->crc = crc32(0L, c->in + c->dict, (uInt)c->len);

@@ -885,6 +885,29 @@ static void test_holder_restart_keeps_files(void **s)
 
 #define NOX_MAX_SPARES_SEEN 8
 
+/* The state letter of process @p pid ('\0' when it is gone), with its
+ * parent in @p ppid and whether it runs nox-init in @p nox_init. */
+static char proc_state(pid_t pid, long *ppid, bool *nox_init)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return '\0';
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = '\0';
+    /* "PID (COMM) STATE PPID ..." */
+    char *rp = strrchr(buf, ')');
+    if (!rp || strlen(rp) < 5)
+        return '\0';
+    if (ppid)
+        *ppid = strtol(rp + 4, NULL, 10);
+    if (nox_init)
+        *nox_init = strstr(buf, "(nox-init)") != NULL;
+    return rp[2];
+}
+
 /* This process's children running nox-init that hold no descriptor but
  * 0-3: spare launchers, waiting for a configuration. */
 static int count_spares(pid_t *pids, int max)
@@ -894,30 +917,39 @@ static int count_spares(pid_t *pids, int max)
     assert_non_null(d);
     struct dirent *e;
     while ((e = readdir(d))) {
-        char path[300], buf[512];
-        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
-        FILE *f = fopen(path, "re");
-        if (!f)
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+        long ppid = 0;
+        bool nox_init = false;
+        if (pid <= 0)
             continue;
-        size_t k = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[k] = '\0';
-        /* "PID (COMM) STATE PPID ..." */
-        char *rp = strrchr(buf, ')');
-        if (!strstr(buf, "(nox-init)") || !rp || strlen(rp) < 5 || rp[2] == 'Z' ||
-            strtol(rp + 4, NULL, 10) != (long)getpid())
+        char st = proc_state(pid, &ppid, &nox_init);
+        if (!st || st == 'Z' || !nox_init || ppid != (long)getpid())
             continue;
         /* Nothing of a sandbox: no fd 4 (control socket) or 6 (expires). */
-        snprintf(path, sizeof path, "/proc/%s/fd/4", e->d_name);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/fd/4", (int)pid);
         assert_false(nox_test_exists(path));
-        snprintf(path, sizeof path, "/proc/%s/fd/6", e->d_name);
+        snprintf(path, sizeof path, "/proc/%d/fd/6", (int)pid);
         assert_false(nox_test_exists(path));
         if (pids && n < max)
-            pids[n] = (pid_t)strtol(e->d_name, NULL, 10);
+            pids[n] = pid;
         n++;
     }
     closedir(d);
     return n;
+}
+
+/* Creates @p id, runs `echo spare` in it and, with @p del, deletes it:
+ * true when all of it worked. */
+static bool spare_round(nox_client *c, const char *id, bool del)
+{
+    const char *argv[] = { "sh", "-c", "echo $0", "spare", NULL };
+    nox_exec_result *res = NULL;
+    bool ok = nox_create(c, id, NULL, NULL, NULL) == 0 &&
+              nox_exec(c, id, argv, NULL, &res, NULL) == 0 && res->exit_code == 0 &&
+              strcmp(res->stdout_data, "spare\n") == 0 && (!del || nox_delete(c, id, NULL) == 0);
+    nox_exec_result_free(res);
+    return ok;
 }
 
 /* Waits up to 10 s for @p n live spares; returns how many there are. */
@@ -962,30 +994,18 @@ static void test_spare_launchers(void **s)
         o.spare_launchers = 2;
         int ok = nox_client_new(&o, &c, NULL) == 0;
         int spares[5] = { 0 };
-        const char *argv[] = { "sh", "-c", "echo $0", "spare", NULL };
         for (int i = 0; ok && i < 5; i++) {
             char id[32];
             snprintf(id, sizeof id, "spare-%d", i);
-            nox_exec_result *res = NULL;
-            ok = nox_create(c, id, NULL, NULL, NULL) == 0 &&
-                 nox_exec(c, id, argv, NULL, &res, NULL) == 0 && res->exit_code == 0 &&
-                 strcmp(res->stdout_data, "spare\n") == 0;
-            nox_exec_result_free(res);
+            ok = spare_round(c, id, false);
             pid_t victim = 0;
             spares[i] = wait_spares(2, &victim);
             if (i == 2 && victim > 0) {
                 /* Killed and ended before the next create: it is skipped. */
                 kill(victim, SIGKILL);
-                char path[64], st[600];
-                snprintf(path, sizeof path, "/proc/%d/stat", (int)victim);
                 for (int t = 0; t < 1000; t++) {
-                    FILE *f = fopen(path, "re");
-                    size_t k = f ? fread(st, 1, sizeof st - 1, f) : 0;
-                    if (f)
-                        fclose(f);
-                    st[k] = '\0';
-                    char *rp = strrchr(st, ')');
-                    if (!rp || (strlen(rp) > 2 && rp[2] == 'Z'))
+                    char st = proc_state(victim, NULL, NULL);
+                    if (!st || st == 'Z')
                         break;
                     usleep(10000);
                 }
@@ -1002,11 +1022,7 @@ static void test_spare_launchers(void **s)
             for (int i = 0; gok && i < 3; i++) {
                 char id[32];
                 snprintf(id, sizeof id, "spare-g%d", i);
-                nox_exec_result *res = NULL;
-                gok = nox_create(d, id, NULL, NULL, NULL) == 0 &&
-                      nox_exec(d, id, argv, NULL, &res, NULL) == 0 && res->exit_code == 0 &&
-                      nox_delete(d, id, NULL) == 0;
-                nox_exec_result_free(res);
+                gok = spare_round(d, id, true);
             }
             nox_client_free(d);
             nox_error_free(err);
