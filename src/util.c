@@ -239,3 +239,28 @@ uint64_t nox__tree_usage(int dirfd, uint64_t stop_at)
 {
     return usage_at(dirfd, stop_at, 0, 0);
 }
+
+uint64_t nox__proc_starttime(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = nox__read_full(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* The command name (field 2) is in parentheses and may hold spaces
+     * and parentheses itself: the fields start after the last ')'. */
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return 0;
+    /* p is in field 2; each space starts the next field. */
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    return field == 22 ? strtoull(p, NULL, 10) : 0;
+}

@@ -150,6 +150,11 @@ ssize_t nox__read_full(int fd, void *p, size_t n);
  * @p max bytes (errno EFBIG). NUL-terminates. */
 int nox__read_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len);
 
+/* Field 22 of /proc/@p pid/stat, the start time in clock ticks after boot:
+ * with the pid it names one process for good, so a later signal cannot hit
+ * a recycled pid. 0 when the process does not exist (or is unreadable). */
+uint64_t nox__proc_starttime(pid_t pid);
+
 /* Bytes used (st_blocks) by the tree below directory @p dirfd, never
  * following links; stops counting once past @p stop_at. */
 uint64_t nox__tree_usage(int dirfd, uint64_t stop_at);

@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -61,9 +62,17 @@ static bool maybe_background;
 static int *drains;
 static size_t n_drains, cap_drains;
 
-static void fail_setup(int ready_fd, const char *msg)
+/* Where setup reports: the launcher's status pipe, or for a prepared
+ * holder once it has been claimed, the library's channel. */
+static int report_fd = -1;
+static bool report_claim;
+
+static NOX_NORETURN void fail_setup(const char *msg)
 {
-    nox__write_all(ready_fd, msg, strlen(msg));
+    if (report_claim)
+        nox__proto_send(report_fd, NOX_OP_FAIL, msg, strlen(msg), NULL, 0);
+    else
+        nox__write_all(report_fd, msg, strlen(msg));
     _exit(1);
 }
 
@@ -561,43 +570,95 @@ static void serve(int listen_fd)
     }
 }
 
-void nox__holder_main(const nox_init_cfg *c, int ready_fd)
+/* A prepared holder's wait for its sandbox: the configuration, and the
+ * control socket, the expires file and the workspace (a detached mount).
+ * It has no sandbox of its own to clean up, so anything but a claim, the
+ * library's end closing included, ends it. */
+static void await_claim(int claim_fd, const nox_init_cfg *prepared, nox_init_cfg *ret,
+                        int *ret_tree)
+{
+    char msg[NOX_MSG_MAX] = "";
+    _cleanup_buf_ nox_buf payload = NOX_BUF_INIT;
+    uint16_t op = 0;
+    int fds[3] = { -1, -1, -1 };
+    size_t nfds = 0;
+    int r = nox__proto_recv(claim_fd, &op, &payload, 1 << 20, fds, &nfds, 3, -1);
+    if (r < 0 || op != NOX_OP_CLAIM)
+        _exit(0);
+    report_fd = claim_fd;
+    report_claim = true;
+    if (nfds != 3)
+        fail_setup("claim without its three descriptors");
+    if (nox__init_parse_config(payload.data, payload.len, true, ret, msg) < 0)
+        fail_setup(msg);
+    /* The ids were fixed when the namespaces were made. */
+    if (ret->flags != prepared->flags || ret->host_uid != prepared->host_uid ||
+        ret->host_gid != prepared->host_gid)
+        fail_setup("claim for other ids or flags than the holder was prepared with");
+    *ret_tree = fcntl(fds[2], F_DUPFD_CLOEXEC, 64);
+    close(fds[2]);
+    if (*ret_tree < 0 || nox__init_take_fds(fds) < 0)
+        fail_setup((nox__init_fail(msg, errno, "take the claim's descriptors"), msg));
+}
+
+void nox__holder_main(const nox_init_cfg *c, int ready_fd, int claim_fd)
 {
     cfg = c;
+    report_fd = ready_fd;
     char msg[NOX_MSG_MAX] = "";
     bool isolated = cfg->flags & NOX_CFGF_ISOLATED;
     bool privileged = cfg->flags & NOX_CFGF_PRIVILEGED;
+    bool prepared = claim_fd >= 0;
     sigset_t old;
     nox__block_signals(&old);
     signal(SIGPIPE, SIG_IGN);
     if (isolated) {
         /* Opened here, in the new mount namespace (a bind source must be
          * in it) and still with the launcher's file system identity (the
-         * state directory is private to its owner). */
-        int wfd = open(cfg->workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (wfd < 0)
-            fail_setup(ready_fd,
-                       (nox__init_fail(msg, errno, "open workspace `%s`", cfg->workspace), msg));
-        if (wfd != NOX_FD_WORKSPACE) {
-            if (dup3(wfd, NOX_FD_WORKSPACE, O_CLOEXEC) < 0)
-                fail_setup(ready_fd, "dup workspace fd");
-            close(wfd);
+         * state directory is private to its owner). A prepared holder
+         * gets its workspace later, as a mount. */
+        if (!prepared) {
+            int wfd = open(cfg->workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (wfd < 0)
+                fail_setup((nox__init_fail(msg, errno, "open workspace `%s`", cfg->workspace), msg));
+            if (wfd != NOX_FD_WORKSPACE) {
+                if (dup3(wfd, NOX_FD_WORKSPACE, O_CLOEXEC) < 0)
+                    fail_setup("dup workspace fd");
+                close(wfd);
+            }
         }
-        if (become_sandbox_user(privileged, msg) < 0 || nox__rootfs_setup(cfg, msg) < 0 ||
+        if (become_sandbox_user(privileged, msg) < 0 || nox__rootfs_setup(!prepared, msg) < 0 ||
             nox__loopback_up(msg) < 0)
-            fail_setup(ready_fd, msg);
-        close(NOX_FD_WORKSPACE);
+            fail_setup(msg);
+        int tree = -1;
+        if (prepared) {
+            /* Prepared: the launcher reads end-of-file and reports us. */
+            close(ready_fd);
+            static nox_init_cfg claimed;
+            await_claim(claim_fd, c, &claimed, &tree);
+            cfg = &claimed;
+        } else {
+            close(NOX_FD_WORKSPACE);
+        }
+        if (nox__rootfs_finish(cfg, tree, msg) < 0)
+            fail_setup(msg);
+        if (tree >= 0)
+            close(tree);
+        /* Moved into the sandbox's cgroups by the library before the
+         * claim; the cgroup namespace made now is rooted there. */
+        if (prepared && unshare(CLONE_NEWCGROUP) < 0)
+            fail_setup((nox__init_fail(msg, errno, "create the cgroup namespace"), msg));
         workspace_fd = open("/workspace", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     } else {
         /* Unisolated: orphans of commands come back to us, not to the
          * host's init, so delete can still find and kill them. */
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         if (chdir(cfg->workspace) < 0)
-            fail_setup(ready_fd, (nox__init_fail(msg, errno, "chdir `%s`", cfg->workspace), msg));
+            fail_setup((nox__init_fail(msg, errno, "chdir `%s`", cfg->workspace), msg));
         workspace_fd = open(cfg->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     }
     if (isolated && drop_all_caps(msg) < 0)
-        fail_setup(ready_fd, msg);
+        fail_setup(msg);
     /* The commands' seccomp filter goes on the holder itself, once: every
      * command inherits it through vfork. Installed per command, the kernel
      * copied and JIT-compiled the program on every exec (~0.3 ms of an
@@ -608,9 +669,9 @@ void nox__holder_main(const nox_init_cfg *c, int ready_fd)
     nox_filter filter;
     nox__seccomp_filter(&filter);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        fail_setup(ready_fd, (nox__init_fail(msg, errno, "no_new_privs"), msg));
+        fail_setup((nox__init_fail(msg, errno, "no_new_privs"), msg));
     if (nox__seccomp_apply(&filter) < 0)
-        fail_setup(ready_fd, (nox__init_fail(msg, errno, "install the seccomp filter"), msg));
+        fail_setup((nox__init_fail(msg, errno, "install the seccomp filter"), msg));
     /* Not dumpable: commands (same uid) cannot ptrace the holder or read
      * its /proc entries, descriptors included. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -622,7 +683,7 @@ void nox__holder_main(const nox_init_cfg *c, int ready_fd)
     sigaddset(&set, SIGHUP);
     sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sigfd < 0)
-        fail_setup(ready_fd, (nox__init_fail(msg, errno, "signalfd"), msg));
+        fail_setup((nox__init_fail(msg, errno, "signalfd"), msg));
     fcntl(NOX_FD_LISTEN, F_SETFD, FD_CLOEXEC);
     fcntl(NOX_FD_EXPIRES, F_SETFD, FD_CLOEXEC);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -632,8 +693,14 @@ void nox__holder_main(const nox_init_cfg *c, int ready_fd)
         dup2(devnull, 2);
         close(devnull);
     }
-    /* Ready: the launcher reads end-of-file with no message. */
-    close(ready_fd);
+    /* Ready: the launcher reads end-of-file with no message; the library
+     * that claimed a prepared holder gets READY. */
+    if (prepared) {
+        nox__proto_send(claim_fd, NOX_OP_READY, NULL, 0, NULL, 0);
+        close(claim_fd);
+    } else {
+        close(ready_fd);
+    }
     serve(NOX_FD_LISTEN);
     _exit(0);
 }

@@ -71,15 +71,34 @@ typedef struct nox_filter {
 int nox__init_fail(char *msg, int errnum, const char *fmt, ...) NOX_PRINTF(3, 4) NOX_HIDDEN;
 
 int nox__launch_main(void) NOX_HIDDEN;
+
+/* Parses a CONFIG, PREPARE or CLAIM payload into @p cfg (zeroed first).
+ * @p for_sandbox: the workspace and the id must be there. */
+int nox__init_parse_config(const char *p, size_t len, bool for_sandbox, nox_init_cfg *cfg,
+                           char *msg) NOX_HIDDEN;
+void nox__init_cfg_clear(nox_init_cfg *cfg) NOX_HIDDEN;
+/* Moves the control socket and the expires file (received in that order)
+ * to NOX_FD_LISTEN and NOX_FD_EXPIRES. 0, or -1 with errno. */
+int nox__init_take_fds(const int fds[2]) NOX_HIDDEN;
 int nox__probe_main(int argc, char **argv) NOX_HIDDEN;
 
 /* Holder: @p ready_fd gets one status record when setup finished (0 bytes
- * of message means ready). Never returns. */
-NOX_NORETURN void nox__holder_main(const nox_init_cfg *cfg, int ready_fd) NOX_HIDDEN;
+ * of message means ready). With @p claim_fd >= 0 the holder is a spare:
+ * @p ready_fd reports it prepared (namespaces, root file system), then it
+ * waits on @p claim_fd for its sandbox (NOX_OP_CLAIM) and answers there.
+ * Never returns. */
+NOX_NORETURN void nox__holder_main(const nox_init_cfg *cfg, int ready_fd, int claim_fd) NOX_HIDDEN;
 
 /* Builds the sandbox's root file system in the current (new) mount
- * namespace and pivots into it. */
-int nox__rootfs_setup(const nox_init_cfg *cfg, char *msg) NOX_HIDDEN;
+ * namespace and pivots into it: what every sandbox has alike, plus the
+ * workspace (bound from NOX_FD_WORKSPACE) when @p bind_workspace.
+ * nox__rootfs_finish() then adds what is the sandbox's own. */
+int nox__rootfs_setup(bool bind_workspace, char *msg) NOX_HIDDEN;
+/* After the pivot: the workspace when @p workspace_tree >= 0 (a detached
+ * mount, moved onto /workspace), /tmp and /dev/shm at their sizes, the
+ * host name (and /etc/hostname, /etc/hosts); then the root goes
+ * read-only. */
+int nox__rootfs_finish(const nox_init_cfg *cfg, int workspace_tree, char *msg) NOX_HIDDEN;
 /* Brings up the loopback interface of the current network namespace. */
 int nox__loopback_up(char *msg) NOX_HIDDEN;
 

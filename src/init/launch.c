@@ -25,7 +25,18 @@ static void close_inherited(int keep_max)
         close(fd);
 }
 
-static int parse_config(const char *p, size_t len, nox_init_cfg *cfg, char *msg)
+void nox__init_cfg_clear(nox_init_cfg *cfg)
+{
+    free(cfg->hostname);
+    free(cfg->id);
+    free(cfg->workspace);
+    for (size_t i = 0; i < cfg->n_cgroups; i++)
+        free(cfg->cgroups[i]);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+int nox__init_parse_config(const char *p, size_t len, bool for_sandbox, nox_init_cfg *cfg,
+                           char *msg)
 {
     memset(cfg, 0, sizeof *cfg);
     nox_tlv_iter it = { p, p + len };
@@ -111,7 +122,7 @@ static int parse_config(const char *p, size_t len, nox_init_cfg *cfg, char *msg)
     }
     if (r < 0)
         goto bad;
-    if (!cfg->workspace || !cfg->id)
+    if (for_sandbox && (!cfg->workspace || !cfg->id))
         return nox__init_fail(msg, 0, "configuration lacks the workspace or the id");
     if (!cfg->max_request)
         cfg->max_request = 1 << 20;
@@ -174,30 +185,6 @@ static int write_id_maps(pid_t pid, const nox_init_cfg *cfg, bool self, char *ms
     return write_file(path, map, msg);
 }
 
-/* Field 22 of /proc/PID/stat: with the pid it names one process for good,
- * so a later kill cannot hit a recycled pid. */
-static uint64_t proc_starttime(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return 0;
-    /* After ") " come fields 3..; starttime is field 22. */
-    int field = 2;
-    for (p++; *p && field < 21; p++)
-        if (*p == ' ')
-            field++;
-    return strtoull(p, NULL, 10);
-}
-
 static int wait_status(int fd, char *msg, int timeout_ms)
 {
     struct pollfd pfd = { fd, POLLIN, 0 };
@@ -221,7 +208,7 @@ static int wait_status(int fd, char *msg, int timeout_ms)
 /* The control socket and the expires file come with the configuration;
  * they go to their fixed numbers (moved out of the way first, since the
  * kernel gave them the lowest free ones). */
-static int take_fds(const int fds[2])
+int nox__init_take_fds(const int fds[2])
 {
     int hi[2];
     for (int i = 0; i < 2; i++) {
@@ -256,18 +243,27 @@ int nox__launch_main(void)
     int r = nox__proto_recv(NOX_FD_STATUS, &op, &payload, 1 << 20, fds, &nfds, 2, -1);
     if (r == -EPIPE)
         return 0;
-    if (r < 0 || op != NOX_OP_CONFIG || nfds != 2 || take_fds(fds) < 0) {
+    /* PREPARE: a spare holder, without sandbox until the library claims
+     * it (see nox__holder_main); CONFIG: a sandbox's holder. */
+    bool prepare = r == 0 && op == NOX_OP_PREPARE;
+    if (r < 0 || (op != NOX_OP_CONFIG && !prepare) || nfds != (prepare ? 0u : 2u) ||
+        (!prepare && nox__init_take_fds(fds) < 0)) {
         nox__init_fail(msg, r < 0 ? -r : 0, "receive configuration");
         send_fail(msg);
         return 1;
     }
     nox_init_cfg cfg;
-    if (parse_config(payload.data, payload.len, &cfg, msg) < 0 || join_cgroups(&cfg, msg) < 0) {
+    if (nox__init_parse_config(payload.data, payload.len, !prepare, &cfg, msg) < 0 ||
+        join_cgroups(&cfg, msg) < 0) {
         send_fail(msg);
         return 1;
     }
     bool isolated = cfg.flags & NOX_CFGF_ISOLATED;
     bool privileged = cfg.flags & NOX_CFGF_PRIVILEGED;
+    if (prepare && (!isolated || cfg.n_cgroups)) {
+        send_fail("only an isolated holder without cgroups can be prepared");
+        return 1;
+    }
 
     int go[2], status[2];
     if (pipe2(go, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
@@ -279,6 +275,10 @@ int nox__launch_main(void)
      * namespaces must be created with the child (CLONE_NEWPID makes it
      * pid 1). The child continues here like after fork(). */
     unsigned long flags = SIGCHLD | (isolated ? NS_FLAGS : 0);
+    /* A prepared holder makes its cgroup namespace once the library has
+     * moved it into its sandbox's cgroups, so that it is rooted there. */
+    if (prepare)
+        flags &= ~(unsigned long)CLONE_NEWCGROUP;
     pid_t pid = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
     if (pid < 0) {
         int e = errno;
@@ -291,7 +291,9 @@ int nox__launch_main(void)
     if (pid == 0) {
         close(go[1]);
         close(status[0]);
-        close(NOX_FD_STATUS);
+        /* A prepared holder keeps the channel: its claim comes there. */
+        if (!prepare)
+            close(NOX_FD_STATUS);
         char b;
         if (nox__read_full(go[0], &b, 1) != 1)
             _exit(1);
@@ -300,7 +302,7 @@ int nox__launch_main(void)
             nox__write_all(status[1], msg, strlen(msg));
             _exit(1);
         }
-        nox__holder_main(&cfg, status[1]);
+        nox__holder_main(&cfg, status[1], prepare ? NOX_FD_STATUS : -1);
     }
     close(go[0]);
     close(status[1]);
@@ -316,8 +318,9 @@ int nox__launch_main(void)
         send_fail(msg[0] ? msg : "sandbox holder failed to start");
         return 1;
     }
-    uint64_t ready[2] = { (uint64_t)pid, proc_starttime(pid) };
-    r = nox__proto_send(NOX_FD_STATUS, NOX_OP_READY, ready, sizeof ready, NULL, 0);
+    uint64_t ready[2] = { (uint64_t)pid, nox__proc_starttime(pid) };
+    r = nox__proto_send(NOX_FD_STATUS, prepare ? NOX_OP_PREPARED : NOX_OP_READY, ready,
+                        sizeof ready, NULL, 0);
     /* The holder now lives on its own; this process ends and the holder is
      * re-parented, detached from the library's process. */
     return r < 0 ? 1 : 0;
@@ -428,7 +431,7 @@ static int probe_sandbox(void *arg)
     int wfd = open(probe_cfg.workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (wfd < 0 || dup2(wfd, NOX_FD_WORKSPACE) < 0)
         return nox__init_fail(m, errno, "open the scratch workspace `%s`", probe_cfg.workspace);
-    if (nox__rootfs_setup(&probe_cfg, m) < 0)
+    if (nox__rootfs_setup(true, m) < 0 || nox__rootfs_finish(&probe_cfg, -1, m) < 0)
         return -1;
     if (nox__loopback_up(m) < 0)
         return -1;

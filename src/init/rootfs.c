@@ -196,7 +196,7 @@ static int mirror(const char *name, char *msg)
     return bind_mount(host, dst, MS_RDONLY | MS_NOSUID | MS_NODEV, msg);
 }
 
-static int setup_etc(const nox_init_cfg *cfg, char *msg)
+static int setup_etc(char *msg)
 {
     if (make_dir(NEWROOT "/etc", 0755, msg) < 0)
         return -1;
@@ -207,7 +207,6 @@ static int setup_etc(const nox_init_cfg *cfg, char *msg)
             return -1;
     }
     char buf[1024];
-    const char *host = cfg->hostname ? cfg->hostname : "sandbox";
     snprintf(buf, sizeof buf,
              "root:x:0:0:root:/root:/usr/sbin/nologin\n"
              "sandbox:x:%d:%d:sandbox:/workspace:/bin/sh\n"
@@ -216,17 +215,10 @@ static int setup_etc(const nox_init_cfg *cfg, char *msg)
     if (make_file(NEWROOT "/etc/passwd", buf, 0644, msg) < 0)
         return -1;
     snprintf(buf, sizeof buf, "root:x:0:\nsandbox:x:%d:\nnogroup:x:65534:\n", NOX_SANDBOX_GID);
-    if (make_file(NEWROOT "/etc/group", buf, 0644, msg) < 0)
-        return -1;
-    snprintf(buf, sizeof buf, "%s\n", host);
-    if (make_file(NEWROOT "/etc/hostname", buf, 0644, msg) < 0)
-        return -1;
-    snprintf(buf, sizeof buf,
-             "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", host);
-    return make_file(NEWROOT "/etc/hosts", buf, 0644, msg);
+    return make_file(NEWROOT "/etc/group", buf, 0644, msg);
 }
 
-static int setup_dev(const nox_init_cfg *cfg, char *msg)
+static int setup_dev(char *msg)
 {
     if (make_dir(NEWROOT "/dev", 0755, msg) < 0)
         return -1;
@@ -251,11 +243,6 @@ static int setup_dev(const nox_init_cfg *cfg, char *msg)
         return nox__init_fail(msg, errno, "mount devpts on /dev/pts");
     if (make_dir(NEWROOT "/dev/shm", 01777, msg) < 0)
         return -1;
-    char opts[64];
-    snprintf(opts, sizeof opts, "mode=1777,size=%llu",
-             (unsigned long long)(cfg->shm_bytes ? cfg->shm_bytes : 64ull << 20));
-    if (mount("tmpfs", NEWROOT "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-        return nox__init_fail(msg, errno, "mount tmpfs on /dev/shm");
     static const char *const links[][2] = {
         { "pts/ptmx", "ptmx" },          { "/proc/self/fd", "fd" },
         { "/proc/self/fd/0", "stdin" },  { "/proc/self/fd/1", "stdout" },
@@ -275,7 +262,7 @@ static int setup_dev(const nox_init_cfg *cfg, char *msg)
     return 0;
 }
 
-int nox__rootfs_setup(const nox_init_cfg *cfg, char *msg)
+int nox__rootfs_setup(bool bind_workspace, char *msg)
 {
     /* Nothing done here may propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -285,7 +272,7 @@ int nox__rootfs_setup(const nox_init_cfg *cfg, char *msg)
     for (size_t i = 0; i < NOX_ARRAY_SIZE(program_dirs); i++)
         if (mirror(program_dirs[i], msg) < 0)
             return -1;
-    if (setup_etc(cfg, msg) < 0)
+    if (setup_etc(msg) < 0)
         return -1;
     if (make_dir(NEWROOT "/proc", 0555, msg) < 0)
         return -1;
@@ -293,15 +280,10 @@ int nox__rootfs_setup(const nox_init_cfg *cfg, char *msg)
         return nox__init_fail(msg, errno,
                               "mount /proc (a container that masks parts of the host's /proc "
                               "prevents this)");
-    if (setup_dev(cfg, msg) < 0)
+    if (setup_dev(msg) < 0)
         return -1;
     if (make_dir(NEWROOT "/tmp", 01777, msg) < 0)
         return -1;
-    char opts[64];
-    snprintf(opts, sizeof opts, "mode=1777,size=%llu",
-             (unsigned long long)(cfg->tmp_bytes ? cfg->tmp_bytes : 64ull << 20));
-    if (mount("tmpfs", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-        return nox__init_fail(msg, errno, "mount tmpfs on /tmp");
     if (make_dir(NEWROOT "/workspace", 0755, msg) < 0)
         return -1;
     /* The workspace was opened (O_PATH) in this mount namespace before the
@@ -309,7 +291,7 @@ int nox__rootfs_setup(const nox_init_cfg *cfg, char *msg)
      * path access to the root-only state directory. */
     char wsrc[64];
     snprintf(wsrc, sizeof wsrc, "/proc/self/fd/%d", NOX_FD_WORKSPACE);
-    if (bind_mount(wsrc, NEWROOT "/workspace", MS_NOSUID | MS_NODEV, msg) < 0)
+    if (bind_workspace && bind_mount(wsrc, NEWROOT "/workspace", MS_NOSUID | MS_NODEV, msg) < 0)
         return -1;
     if (make_dir(NEWROOT "/var", 0755, msg) < 0 || make_dir(NEWROOT "/run", 0755, msg) < 0 ||
         make_dir(NEWROOT "/home", 0755, msg) < 0 || make_dir(NEWROOT "/root", 0700, msg) < 0)
@@ -327,9 +309,46 @@ int nox__rootfs_setup(const nox_init_cfg *cfg, char *msg)
         return nox__init_fail(msg, errno, "detach the old root");
     if (chdir("/") < 0)
         return nox__init_fail(msg, errno, "chdir /");
+    return 0;
+}
+
+static int mount_tmpfs(const char *dst, uint64_t bytes, char *msg)
+{
+    char opts[64];
+    snprintf(opts, sizeof opts, "mode=1777,size=%llu",
+             (unsigned long long)(bytes ? bytes : 64ull << 20));
+    if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+        return nox__init_fail(msg, errno, "mount tmpfs on %s", dst);
+    return 0;
+}
+
+int nox__rootfs_finish(const nox_init_cfg *cfg, int workspace_tree, char *msg)
+{
+    if (workspace_tree >= 0) {
+#ifdef SYS_move_mount
+        /* MOVE_MOUNT_F_EMPTY_PATH: <linux/mount.h>, as above. */
+        if (syscall(SYS_move_mount, workspace_tree, "", AT_FDCWD, "/workspace", 0x4u) < 0)
+            return nox__init_fail(msg, errno, "mount the workspace");
+        if (restrict_mount("/workspace", MS_NOSUID | MS_NODEV, msg) < 0)
+            return -1;
+#else
+        return nox__init_fail(msg, ENOSYS, "mount the workspace");
+#endif
+    }
+    if (mount_tmpfs("/tmp", cfg->tmp_bytes, msg) < 0 ||
+        mount_tmpfs("/dev/shm", cfg->shm_bytes, msg) < 0)
+        return -1;
+    const char *host = cfg->hostname ? cfg->hostname : "sandbox";
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s\n", host);
+    if (make_file("/etc/hostname", buf, 0644, msg) < 0)
+        return -1;
+    snprintf(buf, sizeof buf,
+             "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost ip6-loopback\n", host);
+    if (make_file("/etc/hosts", buf, 0644, msg) < 0)
+        return -1;
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
         return nox__init_fail(msg, errno, "make the root read-only");
-    const char *host = cfg->hostname ? cfg->hostname : "sandbox";
     if (sethostname(host, strlen(host)) < 0)
         return nox__init_fail(msg, errno, "sethostname");
     return 0;

@@ -216,6 +216,7 @@ static int create_new(nox_local *l, const char *id, const nox_create_options *o,
     nox_meta m;
     memset(&m, 0, sizeof m);
     m.uid_slot = -1;
+    nox_prepared prep = { .sock = -1, .uid_slot = -1 };
     int r;
     if ((r = quantity_value(o->memory_limit, "memoryLimit", lim->default_memory_bytes, true,
                             MIN_MEMORY, &m.memory_bytes, err)) < 0 ||
@@ -253,8 +254,14 @@ static int create_new(nox_local *l, const char *id, const nox_create_options *o,
     m.host_uid = l->uid;
     m.host_gid = l->gid;
     if (l->privileged && l->isolated) {
-        int64_t slot = nox__uid_slot_take(l, id, err);
-        if (slot < 0) {
+        /* A prepared holder comes with its uid slot (its ids are mapped
+         * already); the sandbox takes the slot over. */
+        int64_t slot;
+        if (nox__pod_take_prepared(l, &prep)) {
+            slot = m.uid_slot = prep.uid_slot;
+            if ((r = nox__uid_slot_claim(l, slot, id, err)) < 0)
+                goto fail;
+        } else if ((slot = nox__uid_slot_take(l, id, err)) < 0) {
             r = (int)slot;
             goto fail;
         }
@@ -289,7 +296,7 @@ static int create_new(nox_local *l, const char *id, const nox_create_options *o,
      * complete and running, with its metadata written once. An unisolated
      * holder maps /workspace to the final path at every exec, so it starts
      * after the rename. */
-    if (m.isolated && (r = nox__pod_start(l, id, tmp, sbfd, &m, err)) < 0)
+    if (m.isolated && (r = nox__pod_start(l, id, tmp, sbfd, &m, &prep, err)) < 0)
         goto fail;
     if ((r = nox__meta_save(sbfd, &m, err)) < 0)
         goto fail_stop;
@@ -306,7 +313,7 @@ static int create_new(nox_local *l, const char *id, const nox_create_options *o,
     if (!m.isolated) {
         /* From here the sandbox exists; if its holder cannot start, it is
          * removed again so a failed create leaves nothing behind. */
-        r = nox__pod_start(l, id, final, sbfd, &m, err);
+        r = nox__pod_start(l, id, final, sbfd, &m, NULL, err);
         if (r == 0)
             r = nox__meta_save(sbfd, &m, err);
         if (r < 0) {
@@ -322,6 +329,7 @@ fail_stop:
     if (m.holder_pid)
         nox__pod_stop(sbfd, &m);
 fail:
+    nox__pod_prepared_discard(&prep);
     for (size_t i = 0; i < m.n_cgroup_dirs; i++)
         nox__cgroup_remove(m.cgroup_dirs[i]);
     if (m.uid_slot >= 0)
@@ -393,7 +401,7 @@ static int local_create(nox_backend *b, const char *id, const nox_create_options
             if (s >= 0) {
                 close(s);
             } else {
-                r = nox__pod_start(l, id, NULL, sbfd, &m, err);
+                r = nox__pod_start(l, id, NULL, sbfd, &m, NULL, err);
                 if (r == 0)
                     r = nox__meta_save(sbfd, &m, err);
             }

@@ -142,6 +142,16 @@ int nox__remove_tree_at(int dirfd, const char *name) NOX_HIDDEN;
 /* Takes a free uid slot for @p id; returns the slot or a negative code. */
 int64_t nox__uid_slot_take(nox_local *l, const char *id, nox_error *err) NOX_HIDDEN;
 void nox__uid_slot_release(nox_local *l, int64_t slot) NOX_HIDDEN;
+/* The same on a state directory's descriptor, for the spares' thread:
+ * the slot recorded as @p owner's, or -errno (-ENOSPC: all in use). */
+int64_t nox__uid_slot_take_at(int state_fd, const char *owner) NOX_HIDDEN;
+void nox__uid_slot_release_at(int state_fd, int64_t slot) NOX_HIDDEN;
+/* Records @p slot (taken by a spare holder) as sandbox @p id's. */
+int nox__uid_slot_claim(nox_local *l, int64_t slot, const char *id, nox_error *err) NOX_HIDDEN;
+/* A spare holder's uid slot names the process that keeps the spare:
+ * NOX_SPARE_SLOT_PREFIX "<pid> <start time>". */
+#define NOX_SPARE_SLOT_PREFIX "spare "
+bool nox__spare_owner_alive(const char *owner) NOX_HIDDEN;
 
 /* Uploads into sandbox @p id whose process died: those that had begun to
  * change the workspace are finished (so the workspace gets all of an
@@ -157,11 +167,26 @@ void nox__staging_recover(nox_local *l, const char *id, int sbfd, int64_t orphan
 void nox__cgroups_ensure(nox_local *l, nox_meta *m) NOX_HIDDEN;
 
 /* ---- the holder, library side ---- */
+/* A spare holder, prepared ahead of its sandbox (see pod.c). */
+typedef struct nox_prepared {
+    pid_t pid;
+    int sock; /* -1 once used or discarded */
+    uint64_t start;
+    int64_t uid_slot; /* its ids: the sandbox takes the slot over */
+} nox_prepared;
+
+/* Takes a prepared holder for a create of @p l, when the spares have one. */
+bool nox__pod_take_prepared(nox_local *l, nox_prepared *ret) NOX_HIDDEN;
+/* Ends a prepared holder that was taken but not used (its uid slot is
+ * left to the caller). No-op once used. */
+void nox__pod_prepared_discard(nox_prepared *p) NOX_HIDDEN;
 /* Starts the holder of a locked sandbox whose holder is not running. @p dir
  * is where the sandbox is, relative to the state directory (NULL for
- * "sandboxes/ID"); an isolated holder opens the workspace there once. */
+ * "sandboxes/ID"); an isolated holder opens the workspace there once.
+ * With @p prep (taken for this create, its uid slot the sandbox's), that
+ * holder is claimed instead; it is used or ended either way. */
 int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_meta *m,
-                   nox_error *err) NOX_HIDDEN;
+                   nox_prepared *prep, nox_error *err) NOX_HIDDEN;
 /* Connects to the holder's control socket; -ENOENT/-ECONNREFUSED when it
  * does not run. */
 int nox__pod_connect(int sbfd) NOX_HIDDEN;

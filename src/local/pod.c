@@ -249,30 +249,58 @@ static int start_launcher(const char *init_path, pid_t *ret_pid, int *ret_sock, 
     return 0;
 }
 
-/* ---- spare launchers ----
+/* ---- spares ----
  * Starting nox-init costs a create over a millisecond before the sandbox's
- * own work begins. With nox_client_options.spare_launchers set, a thread
- * of the library keeps that many launchers started and waiting for a
- * configuration: a create takes the oldest, and once its holder is ready
+ * own work begins, and making an isolated holder's namespaces and root file
+ * system several more. With nox_client_options.spare_launchers set, a
+ * thread of the library keeps that many spares ready: launchers started
+ * and waiting for a configuration and, when the library runs as root with
+ * isolation, gone one step further: prepared holders, whose namespaces,
+ * uid slot, root file system and loopback are made, waiting for their
+ * sandbox. A create takes the oldest spare and, once its holder is ready,
  * wakes the thread to start a replacement. Neither the create nor its
- * caller waits for a spawn. (A replacement started while the holder set
- * up competed with it for the CPU, and one started by the create itself
- * made the create wait for the spawn: each gave back most of the gain on
- * 2 cores; docs/performance.md.)
+ * caller waits for a spawn. (A replacement started while the holder set up
+ * competed with it for the CPU, and one started by the create itself made
+ * the create wait for the spawn: each gave back most of the gain on 2
+ * cores; docs/performance.md.)
+ *
+ * Claiming a prepared holder (claim_spare): the library moves it into the
+ * sandbox's cgroups, records its uid slot under the sandbox's id, and sends
+ * the configuration with the control socket, the expires file and the
+ * workspace as a detached mount (open_tree, which needs root here: other
+ * users' spares stay launchers). The holder mounts the workspace, /tmp and
+ * /dev/shm at their sizes, sets its host name, makes its cgroup namespace,
+ * drops its capabilities, installs the filter, and answers READY. A claim
+ * that fails for any reason kills that holder and the create starts a
+ * holder the ordinary way, which reports what is wrong if it is not the
+ * spare.
  *
  * The spares and the thread belong to the process: shared by its clients
- * that use the same nox-init (the pool follows the nox-init last asked
- * for), children of the process until used, gone when the process ends
- * (each launcher leaves when its channel closes). A child made by fork()
- * has neither the thread nor any claim on its parent's spares: its first
- * create with spares closes its copies of their channels and starts its
- * own. The lock and condition are made fresh in the child (pthread_atfork,
- * registered by the first create with spares). */
+ * alike (same nox-init; for prepared holders the same ids and state
+ * directory, since their uid maps are fixed: the pool follows the client
+ * that last woke it), gone when the process ends (each spare leaves when
+ * its channel closes; a prepared holder's uid slot names the process, so
+ * a sweep frees it after). A child made by fork() has neither the thread
+ * nor any claim on its parent's spares: its first create with spares
+ * closes its copies of their channels and starts its own. The lock and
+ * condition are made fresh in the child (pthread_atfork, registered by the
+ * first create with spares). */
 
 typedef struct spare {
-    pid_t pid;
-    int sock;
+    pid_t pid;        /* the launcher, or the prepared holder */
+    int sock;         /* its channel */
+    uint64_t start;   /* a prepared holder's start time */
+    int64_t uid_slot; /* a prepared holder's uid slot, or -1 */
 } spare;
+
+/* What the spares are for. */
+typedef struct pool_key {
+    char *init;      /* the nox-init they run */
+    bool prepare;    /* prepared holders, not launchers */
+    uint32_t uid_base;
+    dev_t state_dev; /* the state directory their uid slots are in */
+    ino_t state_ino;
+} pool_key;
 
 static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t spares_cond = PTHREAD_COND_INITIALIZER;
@@ -280,7 +308,12 @@ static spare spares[NOX_MAX_SPARE_LAUNCHERS]; /* oldest first */
 static size_t n_spares;
 static unsigned spares_want; /* the most any client of the process asked for */
 static pid_t spares_owner;   /* the process the spares and the thread are of */
-static char *spares_init;    /* the nox-init they run */
+static pool_key spares_key;  /* .init NULL until the first wake */
+static int spares_state_fd = -1;
+/* open_tree was refused (an old kernel): launchers only from then on. */
+static bool prepare_refused;
+
+static void kill_holder(pid_t pid, uint64_t start);
 
 /* fork(): the lock is held across it, so that the child's copy is in a
  * known state; the child, which has no spares thread, gets a fresh lock
@@ -309,32 +342,117 @@ static void spares_register(void)
     pthread_atfork(spares_prepare, spares_parent, spares_child);
 }
 
-static bool spare_usable(const nox_local *l)
+/* @p l's key; .init is borrowed. Called with the lock held. */
+static pool_key key_of(const nox_local *l)
 {
-    return spares_owner == getpid() && spares_init && strcmp(spares_init, l->init_path) == 0;
+    pool_key k = { .init = l->init_path };
+    k.prepare = l->isolated && l->privileged && !prepare_refused;
+    struct stat st;
+    if (k.prepare && fstat(l->state_fd, &st) == 0) {
+        k.uid_base = l->uid_base;
+        k.state_dev = st.st_dev;
+        k.state_ino = st.st_ino;
+    }
+    return k;
 }
 
-/* Takes the oldest live spare, reaping any that died meanwhile. */
-static bool take_spare(nox_local *l, pid_t *ret_pid, int *ret_sock)
+static bool key_equal(const pool_key *a, const pool_key *b)
+{
+    return a->init && b->init && strcmp(a->init, b->init) == 0 && a->prepare == b->prepare &&
+           a->uid_base == b->uid_base && a->state_dev == b->state_dev &&
+           a->state_ino == b->state_ino;
+}
+
+static bool spare_usable(const pool_key *k)
+{
+    return spares_owner == getpid() && key_equal(k, &spares_key);
+}
+
+/* Ends a spare that will not be used: its channel closes (it leaves by
+ * itself on that); this process's own are also waited for, and a prepared
+ * holder's uid slot is freed once it is dead. */
+static void spare_discard(const spare *sp, bool prepared, int state_fd, bool ours)
+{
+    close(sp->sock);
+    if (!ours)
+        return;
+    if (prepared) {
+        kill_holder(sp->pid, sp->start);
+        if (sp->uid_slot >= 0 && state_fd >= 0)
+            nox__uid_slot_release_at(state_fd, sp->uid_slot);
+    } else {
+        reap_child(sp->pid);
+    }
+}
+
+/* Takes the oldest live spare, dropping any that died meanwhile (killed
+ * from outside). */
+static bool take_spare(nox_local *l, bool prepared, spare *ret)
 {
     if (!l->base.opts->spare_launchers)
         return false;
     bool took = false;
     pthread_mutex_lock(&spares_lock);
-    while (!took && n_spares && spare_usable(l)) {
+    pool_key k = key_of(l);
+    while (!took && n_spares && k.prepare == prepared && spare_usable(&k)) {
         spare sp = spares[0];
         memmove(&spares[0], &spares[1], --n_spares * sizeof *spares);
-        if (waitpid(sp.pid, NULL, WNOHANG) != 0) {
-            /* Ended (killed from outside) and now reaped, or not ours. */
+        bool alive = k.prepare ? nox__proc_starttime(sp.pid) == sp.start
+                               : waitpid(sp.pid, NULL, WNOHANG) == 0;
+        if (!alive) {
+            /* Ended and (a launcher) reaped, or not ours. */
             close(sp.sock);
+            if (k.prepare && sp.uid_slot >= 0)
+                nox__uid_slot_release_at(spares_state_fd, sp.uid_slot);
             continue;
         }
-        *ret_pid = sp.pid;
-        *ret_sock = sp.sock;
+        *ret = sp;
         took = true;
     }
     pthread_mutex_unlock(&spares_lock);
     return took;
+}
+
+/* Takes a launcher on to a prepared holder: a uid slot recorded as this
+ * process's, PREPARE, and PREPARED with the holder's pid once the launcher
+ * is done. @p sp becomes the holder (its channel passes to it). */
+static int spare_prepare(const pool_key *k, int state_fd, spare *sp)
+{
+    char owner[64];
+    snprintf(owner, sizeof owner, NOX_SPARE_SLOT_PREFIX "%d %llu", (int)getpid(),
+             (unsigned long long)nox__proc_starttime(getpid()));
+    int64_t slot = nox__uid_slot_take_at(state_fd, owner);
+    if (slot < 0)
+        return (int)slot;
+    uint32_t id = k->uid_base + (uint32_t)slot;
+    _cleanup_buf_ nox_buf cfg = NOX_BUF_INIT;
+    int r = 0;
+    r |= nox__tlv_put_u32(&cfg, NOX_CFG_FLAGS, NOX_CFGF_ISOLATED | NOX_CFGF_PRIVILEGED);
+    r |= nox__tlv_put_u32(&cfg, NOX_CFG_HOST_UID, id);
+    r |= nox__tlv_put_u32(&cfg, NOX_CFG_HOST_GID, id);
+    if (r)
+        r = -ENOMEM;
+    else
+        r = nox__proto_send(sp->sock, NOX_OP_PREPARE, cfg.data, cfg.len, NULL, 0);
+    _cleanup_buf_ nox_buf ans = NOX_BUF_INIT;
+    uint16_t op = 0;
+    if (r == 0)
+        r = nox__proto_recv(sp->sock, &op, &ans, 65536, NULL, NULL, 0, LAUNCH_TIMEOUT_MS);
+    if (r == 0 && (op != NOX_OP_PREPARED || ans.len != 2 * sizeof(uint64_t)))
+        r = -EPROTO;
+    if (r < 0)
+        kill(sp->pid, SIGKILL);
+    reap_child(sp->pid);
+    if (r < 0) {
+        nox__uid_slot_release_at(state_fd, slot);
+        return r;
+    }
+    uint64_t ready[2];
+    memcpy(ready, ans.data, sizeof ready);
+    sp->pid = (pid_t)ready[0];
+    sp->start = ready[1];
+    sp->uid_slot = slot;
+    return 0;
 }
 
 static void *spares_main(void *arg)
@@ -355,33 +473,41 @@ static void *spares_main(void *arg)
                 pthread_cond_wait(&spares_cond, &spares_lock);
             continue;
         }
-        char *path = strdup(spares_init);
+        pool_key k = spares_key;
+        k.init = strdup(spares_key.init);
+        int state_fd = k.prepare ? fcntl(spares_state_fd, F_DUPFD_CLOEXEC, 3) : -1;
         pthread_mutex_unlock(&spares_lock);
-        spare sp;
-        int r = path ? start_launcher(path, &sp.pid, &sp.sock, NULL) : -ENOMEM;
+        spare sp = { .uid_slot = -1 };
+        int r = k.init ? start_launcher(k.init, &sp.pid, &sp.sock, NULL) : -ENOMEM;
+        if (r == 0 && k.prepare) {
+            r = state_fd >= 0 ? spare_prepare(&k, state_fd, &sp) : -EBADF;
+            if (r < 0)
+                close(sp.sock);
+        }
         pthread_mutex_lock(&spares_lock);
         if (r < 0) {
-            /* nox-init cannot be started: creates say why. Try again in
-             * a second, not at every wakeup. */
+            /* nox-init cannot be started or prepare a holder: creates say
+             * why. Try again in a second, not at every wakeup. */
             clock_gettime(CLOCK_REALTIME, &backoff);
             backoff.tv_sec += 1;
-        } else if (strcmp(path, spares_init) == 0 && n_spares < spares_want) {
+        } else if (key_equal(&k, &spares_key) && n_spares < spares_want) {
             spares[n_spares++] = sp;
         } else {
             pthread_mutex_unlock(&spares_lock);
-            close(sp.sock);
-            reap_child(sp.pid);
+            spare_discard(&sp, k.prepare, state_fd, true);
             pthread_mutex_lock(&spares_lock);
         }
-        free(path);
+        free(k.init);
+        if (state_fd >= 0)
+            close(state_fd);
     }
     return NULL;
 }
 
-/* Makes the pool this process's and @p l's nox-init's, starting its thread
- * in this process if needed, raises its size to @p l's number and wakes
- * the thread. Spares it drops are handled after the lock: this process's
- * own are closed and reaped, a forked parent's are only closed. */
+/* Makes the pool this process's and @p l's kind, starting its thread in
+ * this process if needed, raises its size to @p l's number and wakes the
+ * thread. Spares it drops are handled after the lock: this process's own
+ * are ended, a forked parent's are only closed. */
 static void wake_spares(nox_local *l)
 {
     unsigned want = l->base.opts->spare_launchers;
@@ -389,20 +515,29 @@ static void wake_spares(nox_local *l)
         return;
     spare drop[NOX_MAX_SPARE_LAUNCHERS];
     size_t n_drop = 0;
-    bool reap = true;
+    bool ours = true, drop_prepared = false;
+    int drop_state_fd = -1;
     pthread_once(&spares_once, spares_register);
     pthread_mutex_lock(&spares_lock);
     pid_t me = getpid();
-    if (!spare_usable(l)) {
+    pool_key k = key_of(l);
+    if (!spare_usable(&k)) {
         char *path = strdup(l->init_path);
-        if (!path)
+        int state_fd = k.prepare ? fcntl(l->state_fd, F_DUPFD_CLOEXEC, 3) : -1;
+        if (!path || (k.prepare && state_fd < 0)) {
+            free(path);
             goto out;
-        reap = spares_owner == me;
+        }
+        ours = spares_owner == me;
         memcpy(drop, spares, n_spares * sizeof *spares);
         n_drop = n_spares;
         n_spares = 0;
-        free(spares_init);
-        spares_init = path;
+        drop_prepared = spares_key.prepare;
+        drop_state_fd = spares_state_fd;
+        free(spares_key.init);
+        spares_key = k;
+        spares_key.init = path;
+        spares_state_fd = state_fd;
         if (spares_owner != me) {
             spares_want = 0;
             /* The thread takes no signal of the process's. */
@@ -424,15 +559,81 @@ static void wake_spares(nox_local *l)
     pthread_cond_signal(&spares_cond);
 out:
     pthread_mutex_unlock(&spares_lock);
-    for (size_t i = 0; i < n_drop; i++) {
-        close(drop[i].sock);
-        if (reap)
-            reap_child(drop[i].pid);
+    for (size_t i = 0; i < n_drop; i++)
+        spare_discard(&drop[i], drop_prepared, drop_state_fd, ours);
+    if (drop_state_fd >= 0)
+        close(drop_state_fd);
+}
+
+bool nox__spare_owner_alive(const char *owner)
+{
+    int pid = 0;
+    unsigned long long start = 0;
+    if (sscanf(owner, NOX_SPARE_SLOT_PREFIX "%d %llu", &pid, &start) != 2 || pid <= 0)
+        return false;
+    return nox__proc_starttime(pid) == start;
+}
+
+/* Hands a prepared holder its sandbox. 0 once it answered READY; -1 when
+ * it could not be claimed (the caller ends it). */
+static int claim_spare(const spare *sp, int sbfd, const nox_meta *m, const nox_buf *cfg, int ls,
+                       int ex)
+{
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%d\n", (int)sp->pid);
+    for (size_t i = 0; i < m->n_cgroup_dirs; i++) {
+        _cleanup_free_ char *path = nox__asprintf("%s/cgroup.procs", m->cgroup_dirs[i]);
+        _cleanup_close_ int fd = path ? open(path, O_WRONLY | O_CLOEXEC) : -1;
+        if (fd < 0 || write(fd, pid, (size_t)n) != n)
+            return -1;
     }
+#ifdef SYS_open_tree
+    /* OPEN_TREE_CLONE | AT_RECURSIVE, <linux/mount.h>'s values. */
+    _cleanup_close_ int tree = (int)syscall(SYS_open_tree, sbfd, "workspace",
+                                            0x1u | 0x8000u | (unsigned)O_CLOEXEC);
+#else
+    int tree = -1;
+    errno = ENOSYS;
+#endif
+    if (tree < 0) {
+        if (errno == ENOSYS || errno == EPERM) {
+            pthread_mutex_lock(&spares_lock);
+            prepare_refused = true;
+            pthread_mutex_unlock(&spares_lock);
+        }
+        return -1;
+    }
+    const int fds[3] = { ls, ex, tree };
+    if (nox__proto_send(sp->sock, NOX_OP_CLAIM, cfg->data, cfg->len, fds, 3) < 0)
+        return -1;
+    _cleanup_buf_ nox_buf ans = NOX_BUF_INIT;
+    uint16_t op = 0;
+    if (nox__proto_recv(sp->sock, &op, &ans, 65536, NULL, NULL, 0, LAUNCH_TIMEOUT_MS) < 0 ||
+        op != NOX_OP_READY)
+        return -1;
+    return 0;
+}
+
+bool nox__pod_take_prepared(nox_local *l, nox_prepared *ret)
+{
+    spare sp;
+    if (!take_spare(l, true, &sp))
+        return false;
+    *ret = (nox_prepared){ sp.pid, sp.sock, sp.start, sp.uid_slot };
+    return true;
+}
+
+void nox__pod_prepared_discard(nox_prepared *p)
+{
+    if (p->sock < 0)
+        return;
+    spare sp = { p->pid, p->sock, p->start, -1 };
+    spare_discard(&sp, true, -1, true);
+    p->sock = -1;
 }
 
 int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_meta *m,
-                   nox_error *err)
+                   nox_prepared *prep, nox_error *err)
 {
     /* The control socket is bound and listening before the holder exists,
      * so a connect never races its start: it waits in the backlog. */
@@ -459,11 +660,26 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
     int r = build_config(l, id, dir, m, &cfg, err);
     if (r < 0)
         return r;
+    if (prep && prep->sock >= 0) {
+        spare sp = { prep->pid, prep->sock, prep->start, -1 };
+        if (claim_spare(&sp, sbfd, m, &cfg, ls, ex) == 0) {
+            close(steal_fd(&prep->sock));
+            wake_spares(l);
+            m->holder_pid = prep->pid;
+            m->holder_start = prep->start;
+            return 0;
+        }
+        /* Its uid slot stays the sandbox's, for the holder started next. */
+        nox__pod_prepared_discard(prep);
+    }
     /* The control socket and the expires file go with the configuration. */
     const int fds[2] = { ls, ex };
     pid_t pid = -1;
     _cleanup_close_ int mine = -1;
-    if (take_spare(l, &pid, &mine)) {
+    spare sp;
+    if (take_spare(l, false, &sp)) {
+        pid = sp.pid;
+        mine = sp.sock;
         r = nox__proto_send(mine, NOX_OP_CONFIG, cfg.data, cfg.len, fds, 2);
         if (r < 0) {
             /* The spare is gone (killed from outside): start one afresh. */
@@ -507,23 +723,6 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
 
 /* ---- stopping it ---- */
 
-static uint64_t starttime_of(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    _cleanup_free_ char *data = NULL;
-    if (nox__read_file_at(AT_FDCWD, path, 4096, &data, NULL) < 0)
-        return 0;
-    char *p = strrchr(data, ')');
-    if (!p)
-        return 0;
-    int field = 2;
-    for (p++; *p && field < 21; p++)
-        if (*p == ' ')
-            field++;
-    return strtoull(p, NULL, 10);
-}
-
 /* SIGKILLs the holder @p pid if it is still the one that started at
  * @p start, and waits (2 s at most) for it to be dead. Its death takes
  * every process of its pid namespace with it: the kernel lets pid 1 exit
@@ -536,7 +735,7 @@ static void kill_holder(pid_t pid, uint64_t start)
 #if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
     int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pfd >= 0) {
-        if (starttime_of(pid) == start &&
+        if (nox__proc_starttime(pid) == start &&
             syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0) {
             struct pollfd p = { pfd, POLLIN, 0 };
             while (poll(&p, 1, 2000) < 0 && errno == EINTR)
@@ -548,10 +747,10 @@ static void kill_holder(pid_t pid, uint64_t start)
     if (errno == ESRCH)
         return; /* already gone */
 #endif
-    if (starttime_of(pid) != start)
+    if (nox__proc_starttime(pid) != start)
         return;
     kill(pid, SIGKILL);
-    for (int i = 0; i < 400 && starttime_of(pid) == start; i++) {
+    for (int i = 0; i < 400 && nox__proc_starttime(pid) == start; i++) {
         struct timespec ts = { 0, 5000000 };
         nanosleep(&ts, NULL);
     }
@@ -698,7 +897,7 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
             nox_meta m;
             if ((r = nox__meta_load(locked, id, &m, err)) < 0)
                 return r;
-            r = nox__pod_start(l, id, NULL, locked, &m, err);
+            r = nox__pod_start(l, id, NULL, locked, &m, NULL, err);
             if (r == 0)
                 r = nox__meta_save(locked, &m, err);
             nox__meta_clear(&m);

@@ -38,6 +38,16 @@ enum nox_op {
     NOX_OP_CONFIG = 1,   /* library -> launcher */
     NOX_OP_READY = 2,    /* launcher -> library: u64 holder pid, u64 start time */
     NOX_OP_FAIL = 3,     /* launcher/holder -> library: message */
+    /* A spare holder, prepared ahead of its sandbox (see pod.c): PREPARE
+     * carries a configuration without sandbox (flags and ids only) and
+     * no fds; the launcher answers PREPARED (u64 holder pid, u64 start
+     * time) and leaves the channel to the holder, which waits on it for
+     * CLAIM: the sandbox's whole configuration, with the control socket,
+     * the expires file and the workspace (a detached mount, open_tree) as
+     * fds. The holder answers READY (no payload) or FAIL. */
+    NOX_OP_PREPARE = 4,
+    NOX_OP_PREPARED = 5,
+    NOX_OP_CLAIM = 6,
     NOX_OP_EXEC = 10,    /* library -> holder, 4 fds */
     NOX_OP_STARTED = 11, /* retired: the library never needed it */
     NOX_OP_RESULT = 12,  /* holder -> library: struct nox_exec_status */

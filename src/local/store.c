@@ -557,8 +557,16 @@ static void sweep_uid_slots(nox_local *l, int64_t now)
         _cleanup_free_ char *id = NULL;
         if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
             st.st_mtim.tv_sec > now - ORPHAN_AGE ||
-            nox__read_file_at(fd, e->d_name, NOX_SESSION_ID_MAX + 1, &id, NULL) < 0 ||
-            nox__check_session_id(id, NULL) < 0)
+            nox__read_file_at(fd, e->d_name, NOX_SESSION_ID_MAX + 1, &id, NULL) < 0)
+            continue;
+        /* A spare holder's slot: in use while the process that keeps the
+         * spare lives (the spare leaves with it). */
+        if (nox__startswith(id, NOX_SPARE_SLOT_PREFIX)) {
+            if (!nox__spare_owner_alive(id))
+                unlinkat(fd, e->d_name, 0);
+            continue;
+        }
+        if (nox__check_session_id(id, NULL) < 0)
             continue;
         long slot = strtol(e->d_name, NULL, 10);
         _cleanup_close_ int sb = -1;
@@ -678,34 +686,60 @@ static uint32_t hash_id(const char *id)
     return h;
 }
 
-int64_t nox__uid_slot_take(nox_local *l, const char *id, nox_error *err)
+int64_t nox__uid_slot_take_at(int state_fd, const char *owner)
 {
     /* Each sandbox gets its own host uid, so per-user kernel limits
      * (RLIMIT_NPROC, inotify, user namespaces) and file ownership never
      * couple two sandboxes. Slots are files made with O_EXCL: allocation
-     * is atomic across processes, and starting from a hash of the id
+     * is atomic across processes, and starting from a hash of the owner
      * keeps it O(1) in practice. */
-    uint32_t start = hash_id(id) % UID_SLOTS;
+    uint32_t start = hash_id(owner) % UID_SLOTS;
     for (uint32_t k = 0; k < UID_SLOTS; k++) {
         uint32_t slot = (start + k) % UID_SLOTS;
         char name[32];
         snprintf(name, sizeof name, "uids/%u", slot);
-        int fd = openat(l->state_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        int fd = openat(state_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd >= 0) {
-            nox__write_all(fd, id, strlen(id));
+            nox__write_all(fd, owner, strlen(owner));
             close(fd);
             return slot;
         }
         if (errno != EEXIST)
-            return nox__error_errno(err, NOX_E_IO, errno, "take a uid slot in `%s/uids`",
-                                    l->state_dir);
+            return -errno;
     }
-    return nox__error_set(err, NOX_E_LIMIT, "all %d sandbox uids are in use", UID_SLOTS);
+    return -ENOSPC;
+}
+
+int64_t nox__uid_slot_take(nox_local *l, const char *id, nox_error *err)
+{
+    int64_t slot = nox__uid_slot_take_at(l->state_fd, id);
+    if (slot == -ENOSPC)
+        return nox__error_set(err, NOX_E_LIMIT, "all %d sandbox uids are in use", UID_SLOTS);
+    if (slot < 0)
+        return nox__error_errno(err, NOX_E_IO, (int)-slot, "take a uid slot in `%s/uids`",
+                                l->state_dir);
+    return slot;
+}
+
+int nox__uid_slot_claim(nox_local *l, int64_t slot, const char *id, nox_error *err)
+{
+    char name[32];
+    snprintf(name, sizeof name, "uids/%lld", (long long)slot);
+    _cleanup_close_ int fd = openat(l->state_fd, name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || nox__write_all(fd, id, strlen(id)) < 0)
+        return nox__error_errno(err, NOX_E_IO, errno, "record uid slot %lld for `%s`",
+                                (long long)slot, id);
+    return 0;
+}
+
+void nox__uid_slot_release_at(int state_fd, int64_t slot)
+{
+    char name[32];
+    snprintf(name, sizeof name, "uids/%lld", (long long)slot);
+    unlinkat(state_fd, name, 0);
 }
 
 void nox__uid_slot_release(nox_local *l, int64_t slot)
 {
-    char name[32];
-    snprintf(name, sizeof name, "uids/%lld", (long long)slot);
-    unlinkat(l->state_fd, name, 0);
+    nox__uid_slot_release_at(l->state_fd, slot);
 }

@@ -205,9 +205,26 @@ def leftovers(srv, live_slots):
         st = os.path.join(sbs, sid, "staging")
         if os.path.isdir(st):
             out += ["sandboxes/%s/staging/%s" % (sid, n) for n in os.listdir(st)]
-    out += ["uids/%s" % n for n in os.listdir(os.path.join(srv.state, "uids"))
-            if n.isdigit() and int(n) not in live_slots]
+    uids = os.path.join(srv.state, "uids")
+    out += ["uids/%s" % n for n in os.listdir(uids)
+            if n.isdigit() and int(n) not in live_slots and not spare_of_live(uids, n)]
     return out
+
+
+def spare_of_live(uids, name):
+    """Whether uid slot @name is a prepared holder's of a process that
+    lives ("spare PID START", the start time of /proc/PID/stat): a
+    running server's spares are no leftovers; a killed one's are."""
+    try:
+        with open(os.path.join(uids, name)) as f:
+            words = f.read().split()
+        if len(words) != 3 or words[0] != "spare":
+            return False
+        with open("/proc/%s/stat" % words[1]) as f:
+            stat = f.read()
+        return stat[stat.rindex(")") + 2:].split()[19] == words[2]
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def check_recovered(srv, live, gone, before):

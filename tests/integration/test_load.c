@@ -387,6 +387,21 @@ static int stray_processes(bool report, bool kill_them)
 }
 
 /* Names in @p dir, printed with @p what; the count. */
+/* Whether @p name in @p dir is a uid slot of one of the server's prepared
+ * holders: "spare PID START". */
+static bool server_spare_slot(const char *dir, const char *name)
+{
+    char *path = nox_test_strf("%s/%s", dir, name);
+    char *text = nox_test_read_file(path, NULL);
+    char *want = nox_test_strf("spare %d ", (int)server);
+    bool is = server > 0 && text && strncmp(text, want, strlen(want)) == 0;
+    free(text);
+    free(want);
+    free(path);
+    return is;
+}
+
+/* Entries of @p dir, but a running server's spare uid slots. */
 static int leftovers_in(const char *dir, const char *what)
 {
     DIR *d = opendir(dir);
@@ -395,7 +410,8 @@ static int leftovers_in(const char *dir, const char *what)
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            server_spare_slot(dir, e->d_name))
             continue;
         say("  left in %s: %s/%s", what, dir, e->d_name);
         n++;
@@ -404,11 +420,27 @@ static int leftovers_in(const char *dir, const char *what)
     return n;
 }
 
+/* The server's prepared holders' uid slots. */
+static int spare_slots(void)
+{
+    char *dir = nox_test_strf("%s/uids", state);
+    DIR *d = opendir(dir);
+    int n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && server_spare_slot(dir, e->d_name))
+            n++;
+    if (d)
+        closedir(d);
+    free(dir);
+    return n;
+}
+
 /* ---- starting and stopping the server ---- */
 
-/* Spare launchers the server keeps (--spare-launchers): they are its
- * children, with one descriptor each, kept by one thread of the server,
- * from the first create on. */
+/* Spares the server keeps (--spare-launchers), from the first create on,
+ * by one thread of the server, with one descriptor each: as root prepared
+ * holders, otherwise launchers, its children. */
 #define SPARES     2
 #define SPARES_ARG "2"
 
@@ -1412,23 +1444,29 @@ static void test_load(void **st)
     /* With every connection closed, the server is back to what it had
      * before the first one: each connection's socket, thread and client
      * (the state directory's descriptor) went with it. What stays is the
-     * spare launchers, each a child with one descriptor in the server,
-     * and the thread that keeps them. */
+     * spares, each with one descriptor in the server, and the thread that
+     * keeps them. Run by root they are prepared holders, whose launchers
+     * have left (they are no children; their uid slots name the server,
+     * plus the state directory's descriptor the thread takes slots in);
+     * otherwise launchers, children of the server. */
+    bool prepared = geteuid() == 0;
     snapshot want = start;
-    want.fds += SPARES;
-    want.children = SPARES;
+    want.fds += SPARES + (prepared ? 1 : 0);
+    want.children = prepared ? 0 : SPARES;
     want.threads += 1;
     snapshot closed = settle(&want);
     if (closed.fds != want.fds) {
         problem("the server had %d descriptors before the first connection and %d after the "
-                "last (%d spare launchers' channels expected):",
+                "last (%d spares' channels expected, and with prepared holders the state "
+                "directory's descriptor):",
                 start.fds, closed.fds, SPARES);
         count_fds(server, true);
     }
     if (closed.children != want.children)
-        problem("the server has %d children after the last connection, not its %d spare "
-                "launchers",
-                closed.children, SPARES);
+        problem("the server has %d children after the last connection, not %d", closed.children,
+                want.children);
+    if (prepared && spare_slots() != SPARES)
+        problem("the server keeps %d prepared holders' uid slots, not %d", spare_slots(), SPARES);
     if (closed.threads != want.threads)
         problem("the server had %ld threads before the first connection and %ld after the last "
                 "(one more, the spare launchers' thread, expected)",

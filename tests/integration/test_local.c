@@ -505,6 +505,24 @@ static void age(const char *path, time_t seconds)
     assert_int_equal(utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW), 0);
 }
 
+/* Field 22 of /proc/PID/stat: the process's start time. */
+static unsigned long long proc_start(pid_t pid)
+{
+    char *path = nox_test_strf("/proc/%d/stat", (int)pid);
+    char *text = nox_test_read_file(path, NULL);
+    free(path);
+    assert_non_null(text);
+    unsigned long long v = 0;
+    char *p = strrchr(text, ')');
+    /* After ") ": fields 3 (state) to 21, then 22. */
+    assert_int_equal(sscanf(p + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+                                   "%*s %*s %*s %*s %llu",
+                            &v),
+                     1);
+    free(text);
+    return v;
+}
+
 static void test_sweep_removes_crash_leftovers(void **s)
 {
     (void)s;
@@ -522,6 +540,24 @@ static void test_sweep_removes_crash_leftovers(void **s)
     char *slot = nox_test_strf("%s/uids/424242", state);
     nox_test_write_file(slot, "ghost", 5);
     age(slot, 600);
+    /* Spare holders' slots name the process keeping the spares: kept
+     * while it lives, freed once it is gone. */
+    char *live = nox_test_strf("%s/uids/424243", state);
+    char *owner = nox_test_strf("spare %d %llu", (int)getpid(), proc_start(getpid()));
+    nox_test_write_file(live, owner, strlen(owner));
+    age(live, 600);
+    pid_t gone = fork();
+    assert_true(gone >= 0);
+    if (gone == 0) {
+        pause();
+        _exit(0);
+    }
+    char *dead = nox_test_strf("%s/uids/424244", state);
+    char *dead_owner = nox_test_strf("spare %d %llu", (int)gone, proc_start(gone));
+    kill(gone, SIGKILL);
+    waitpid(gone, NULL, 0);
+    nox_test_write_file(dead, dead_owner, strlen(dead_owner));
+    age(dead, 600);
     /* A minute since the last deep sweep. */
     char *mark = nox_test_strf("%s/.swept", state);
     if (nox_test_exists(mark))
@@ -530,6 +566,13 @@ static void test_sweep_removes_crash_leftovers(void **s)
     assert_false(nox_test_exists(orphan));
     assert_true(nox_test_exists(young)); /* it could be an upload being made */
     assert_false(nox_test_exists(slot));
+    assert_true(nox_test_exists(live));
+    assert_false(nox_test_exists(dead));
+    unlink(live);
+    free(live);
+    free(owner);
+    free(dead);
+    free(dead_owner);
     /* The live sandbox keeps its slot and works. */
     nox_sandbox *sb = NULL;
     nox_error *err = nox_error_new();
@@ -908,10 +951,59 @@ static char proc_state(pid_t pid, long *ppid, bool *nox_init)
     return rp[2];
 }
 
-/* This process's children running nox-init that hold no descriptor but
- * 0-3: spare launchers, waiting for a configuration. */
+/* The real uid of process @p pid, or -1. */
+static long proc_uid(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    long uid = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "Uid:", 4) == 0)
+            uid = strtol(line + 4, NULL, 10);
+    if (f)
+        fclose(f);
+    return uid;
+}
+
+/* The host uids of the prepared holders this process keeps as spares
+ * (running as root): their uid slots name this process. */
+static int spare_slot_uids(long *uids, int max)
+{
+    const char *b = getenv("NOXRUNNER_UID_BASE");
+    long base = b ? strtol(b, NULL, 10) : 1000000000L;
+    char *dir = nox_test_strf("%s/uids", state);
+    char *want = nox_test_strf("spare %d ", (int)getpid());
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char *path = nox_test_strf("%s/%s", dir, e->d_name);
+        char *text = nox_test_read_file(path, NULL);
+        if (text && strncmp(text, want, strlen(want)) == 0 && n < max)
+            uids[n++] = base + strtol(e->d_name, NULL, 10);
+        free(text);
+        free(path);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+    free(want);
+    return n;
+}
+
+/* This process's spares. Running as root they are prepared holders,
+ * waiting for a sandbox: the nox-init processes running as the uid of one
+ * of its spare uid slots (its children running nox-init then are
+ * launchers preparing one). Otherwise they are launchers, waiting for a
+ * configuration: its children running nox-init. Either holds no
+ * descriptor of a sandbox. */
 static int count_spares(pid_t *pids, int max)
 {
+    long uids[NOX_MAX_SPARES_SEEN * 2];
+    int n_uids = spare_slot_uids(uids, NOX_MAX_SPARES_SEEN * 2);
     int n = 0;
     DIR *d = opendir("/proc");
     assert_non_null(d);
@@ -923,7 +1015,13 @@ static int count_spares(pid_t *pids, int max)
         if (pid <= 0)
             continue;
         char st = proc_state(pid, &ppid, &nox_init);
-        if (!st || st == 'Z' || !nox_init || ppid != (long)getpid())
+        if (!st || st == 'Z' || !nox_init)
+            continue;
+        bool spare = geteuid() != 0 && ppid == (long)getpid();
+        long uid = n_uids ? proc_uid(pid) : -1;
+        for (int i = 0; i < n_uids && !spare; i++)
+            spare = uid == uids[i] && ppid != (long)getpid();
+        if (!spare)
             continue;
         /* Nothing of a sandbox: no fd 4 (control socket) or 6 (expires). */
         char path[64];
@@ -1066,16 +1164,153 @@ static void test_spare_launchers(void **s)
     int st;
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    /* The spares the child left saw their channel close and ended. */
+    /* The spares the child left saw their channel close and ended (a
+     * prepared holder's parent is the host's init, which reaps it when
+     * it will: a zombie has ended). */
     assert_true(k >= (ssize_t)sizeof(pid_t));
     for (size_t i = 0; i < (size_t)k / sizeof(pid_t); i++) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)left[i]);
-        for (int t = 0; t < 1000 && nox_test_exists(path); t++)
+        char ps = proc_state(left[i], NULL, NULL);
+        for (int t = 0; t < 1000 && ps && ps != 'Z'; t++) {
             usleep(10000);
-        assert_false(nox_test_exists(path));
+            ps = proc_state(left[i], NULL, NULL);
+        }
+        assert_true(!ps || ps == 'Z');
     }
     nox_error_free(err);
+}
+
+/* The metadata records the holder's pid with its start time, which is
+ * what guards every later kill against a recycled pid (a parser that was
+ * off by one field recorded 0, and the kill after a failed shutdown never
+ * ran). */
+static void test_holder_start_recorded(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("start-time");
+    char *meta_path = nox_test_strf("%s/sandboxes/start-time/meta.json", state);
+    char *meta = nox_test_read_file(meta_path, NULL);
+    assert_non_null(meta);
+    char *p = strstr(meta, "\"holderPid\": ");
+    char *q = strstr(meta, "\"holderStart\": ");
+    assert_non_null(p);
+    assert_non_null(q);
+    pid_t holder = (pid_t)strtol(p + strlen("\"holderPid\": "), NULL, 10);
+    unsigned long long start = strtoull(q + strlen("\"holderStart\": "), NULL, 10);
+    assert_true(holder > 1);
+    assert_true(start > 0);
+    assert_true(start == proc_start(holder));
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_delete(client, "start-time", err), err);
+    nox_error_free(err);
+    free(meta);
+    free(meta_path);
+}
+
+/* A create that takes a prepared holder (root, isolation, spares) gets a
+ * complete sandbox of its own: its host name and /etc, its workspace, its
+ * cgroups (and a cgroup namespace rooted there), the spare's uid slot
+ * recorded under its id, no capabilities, the filter. */
+static void test_prepared_holder(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    if (geteuid() != 0) {
+        fprintf(stderr, "skipped, because holders are prepared only for a library running as "
+                        "root\n");
+        skip();
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* In a child: the spares' life is this process's. */
+        nox_client_options o;
+        nox_client_options_init(&o);
+        o.local = true;
+        o.state_dir = state;
+        o.spare_launchers = 1;
+        nox_client *c = NULL;
+        int ok = nox_client_new(&o, &c, NULL) == 0;
+        /* The first create starts the spares' thread; the second takes
+         * the spare made meanwhile. */
+        ok = ok && spare_round(c, "prep-warmup", true);
+        pid_t spare = 0;
+        ok = ok && wait_spares(1, &spare) == 1;
+        ok = ok && nox_create(c, "prep-a", NULL, NULL, NULL) == 0;
+        char *meta_path = nox_test_strf("%s/sandboxes/prep-a/meta.json", state);
+        char *meta = nox_test_read_file(meta_path, NULL);
+        char want[64];
+        snprintf(want, sizeof want, "\"holderPid\": %d,", (int)spare);
+        if (!meta || !strstr(meta, want)) {
+            fprintf(stderr, "prep-a's holder is not the spare %d:\n%s\n", (int)spare,
+                    meta ? meta : "(no metadata)");
+            ok = 0;
+        }
+        nox_exec_result *res = ok ? nox_test_sh(c, "prep-a",
+                                                "hostname; cat /etc/hostname; "
+                                                "grep -c nox-prep-a /etc/hosts; "
+                                                "grep -vc ':/$' /proc/self/cgroup; "
+                                                "grep -E '^(CapEff|NoNewPrivs|Seccomp):' "
+                                                "/proc/self/status | tr -s '\t' ' '; "
+                                                "echo made > /workspace/f; "
+                                                "touch /etc/x 2>/dev/null || echo ro")
+                                  : NULL;
+        const char *expect = "nox-prep-a\nnox-prep-a\n1\n0\nCapEff: 0000000000000000\n"
+                             "NoNewPrivs: 1\nSeccomp: 2\nro\n";
+        if (!res || res->exit_code != 0 || strcmp(res->stdout_data, expect) != 0) {
+            fprintf(stderr, "in prep-a: exit %d\n%s%s\n", res ? res->exit_code : -1,
+                    res ? res->stdout_data : "", res ? res->stderr_data : "");
+            ok = 0;
+        }
+        nox_exec_result_free(res);
+        char *made = nox_test_strf("%s/sandboxes/prep-a/workspace/f", state);
+        char *text = nox_test_read_file(made, NULL);
+        ok = ok && text && strcmp(text, "made\n") == 0;
+        free(text);
+        /* The holder is in each of the sandbox's cgroups (the metadata
+         * lists them one per line). */
+        char *p = meta ? strstr(meta, "\"cgroupDirs\": [") : NULL;
+        char *end = p ? strchr(p, ']') : NULL;
+        int n_dirs = 0;
+        for (char *q = p ? strchr(p, '\n') : NULL; q && q < end; q = strchr(q + 1, '\n')) {
+            char dir[512];
+            if (sscanf(q, " \"%511[^\"]\"", dir) != 1)
+                continue;
+            n_dirs++;
+            char *procs_path = nox_test_strf("%s/cgroup.procs", dir);
+            char *procs = nox_test_read_file(procs_path, NULL);
+            char line[32];
+            snprintf(line, sizeof line, "%d\n", (int)spare);
+            if (!procs || strncmp(procs, line, strlen(line)) != 0) {
+                fprintf(stderr, "holder %d not in %s: %s\n", (int)spare, dir,
+                        procs ? procs : "(unreadable)");
+                ok = 0;
+            }
+            free(procs);
+            free(procs_path);
+        }
+        if (n_dirs == 0) {
+            fprintf(stderr, "no cgroups in prep-a's metadata\n");
+            ok = 0;
+        }
+        /* The spare's uid slot is the sandbox's now. */
+        char *slot = meta ? strstr(meta, "\"uidSlot\": ") : NULL;
+        char *slot_path =
+            nox_test_strf("%s/uids/%ld", state, slot ? strtol(slot + 11, NULL, 10) : -1L);
+        char *owner = nox_test_read_file(slot_path, NULL);
+        ok = ok && owner && strcmp(owner, "prep-a") == 0;
+        ok = ok && nox_delete(c, "prep-a", NULL) == 0 && !nox_test_exists(slot_path);
+        free(owner);
+        free(slot_path);
+        free(made);
+        free(meta);
+        free(meta_path);
+        nox_client_free(c);
+        _exit(ok ? 0 : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
 
 int main(void)
@@ -1104,6 +1339,8 @@ int main(void)
         cmocka_unit_test(test_wait_ready),
         cmocka_unit_test(test_holder_restart_keeps_files),
         cmocka_unit_test(test_spare_launchers),
+        cmocka_unit_test(test_holder_start_recorded),
+        cmocka_unit_test(test_prepared_holder),
     };
     if (!nox_test_isolation_available()) {
         fprintf(stderr, "skipped, because this host cannot run isolated sandboxes "
