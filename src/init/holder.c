@@ -620,7 +620,8 @@ void nox__holder_main(const nox_init_cfg *c, int ready_fd, int claim_fd)
         if (!prepared) {
             int wfd = open(cfg->workspace, O_PATH | O_DIRECTORY | O_CLOEXEC);
             if (wfd < 0)
-                fail_setup((nox__init_fail(msg, errno, "open workspace `%s`", cfg->workspace), msg));
+                fail_setup(
+                    (nox__init_fail(msg, errno, "open workspace `%s`", cfg->workspace), msg));
             if (wfd != NOX_FD_WORKSPACE) {
                 if (dup3(wfd, NOX_FD_WORKSPACE, O_CLOEXEC) < 0)
                     fail_setup("dup workspace fd");

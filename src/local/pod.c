@@ -258,11 +258,12 @@ static int start_launcher(const char *init_path, pid_t *ret_pid, int *ret_sock, 
  * isolation, gone one step further: prepared holders, whose namespaces,
  * uid slot, root file system and loopback are made, waiting for their
  * sandbox. A create takes the oldest spare and, once its holder is ready,
- * wakes the thread to start a replacement. Neither the create nor its
- * caller waits for a spawn. (A replacement started while the holder set up
- * competed with it for the CPU, and one started by the create itself made
- * the create wait for the spawn: each gave back most of the gain on 2
- * cores; docs/performance.md.)
+ * has the thread start a replacement REFILL_DELAY_MS later. Neither the
+ * create nor its caller waits for a spawn. (A replacement started while the
+ * holder set up competed with it for the CPU, and one started by the create
+ * itself made the create wait for the spawn: each gave back most of the
+ * gain on 2 cores. One started the moment the holder was ready doubled the
+ * first command's time, even from a SCHED_IDLE thread: docs/performance.md.)
  *
  * Claiming a prepared holder (claim_spare): the library moves it into the
  * sandbox's cgroups, records its uid slot under the sandbox's id, and sends
@@ -286,6 +287,11 @@ static int start_launcher(const char *init_path, pid_t *ret_pid, int *ret_sock, 
  * condition are made fresh in the child (pthread_atfork, registered by the
  * first create with spares). */
 
+/* How long after a create took a spare its replacement starts: time for
+ * the first command, which a replacement being made slowed from 3.6 to 5.4
+ * to 6.2 ms (median) on 2 cores. */
+#define REFILL_DELAY_MS 25
+
 typedef struct spare {
     pid_t pid;        /* the launcher, or the prepared holder */
     int sock;         /* its channel */
@@ -295,8 +301,8 @@ typedef struct spare {
 
 /* What the spares are for. */
 typedef struct pool_key {
-    char *init;      /* the nox-init they run */
-    bool prepare;    /* prepared holders, not launchers */
+    char *init;   /* the nox-init they run */
+    bool prepare; /* prepared holders, not launchers */
     uint32_t uid_base;
     dev_t state_dev; /* the state directory their uid slots are in */
     ino_t state_ino;
@@ -306,6 +312,10 @@ static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t spares_cond = PTHREAD_COND_INITIALIZER;
 static spare spares[NOX_MAX_SPARE_LAUNCHERS]; /* oldest first */
 static size_t n_spares;
+/* When the replacements of spares taken may start (CLOCK_REALTIME, as the
+ * condition waits), earliest first. */
+static struct timespec refill_due[NOX_MAX_SPARE_LAUNCHERS];
+static size_t n_refill_due;
 static unsigned spares_want; /* the most any client of the process asked for */
 static pid_t spares_owner;   /* the process the spares and the thread are of */
 static pool_key spares_key;  /* .init NULL until the first wake */
@@ -438,14 +448,13 @@ static int spare_prepare(const pool_key *k, int state_fd, spare *sp)
     uint16_t op = 0;
     if (r == 0)
         r = nox__proto_recv(sp->sock, &op, &ans, 65536, NULL, NULL, 0, LAUNCH_TIMEOUT_MS);
-    if (r == 0 && (op != NOX_OP_PREPARED || ans.len != 2 * sizeof(uint64_t)))
-        r = -EPROTO;
-    if (r < 0)
+    bool ok = r == 0 && op == NOX_OP_PREPARED && ans.len == 2 * sizeof(uint64_t) && ans.data;
+    if (!ok)
         kill(sp->pid, SIGKILL);
     reap_child(sp->pid);
-    if (r < 0) {
+    if (!ok) {
         nox__uid_slot_release_at(state_fd, slot);
-        return r;
+        return r < 0 ? r : -EPROTO;
     }
     uint64_t ready[2];
     memcpy(ready, ans.data, sizeof ready);
@@ -453,6 +462,11 @@ static int spare_prepare(const pool_key *k, int state_fd, spare *sp)
     sp->start = ready[1];
     sp->uid_slot = slot;
     return 0;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 static void *spares_main(void *arg)
@@ -464,15 +478,23 @@ static void *spares_main(void *arg)
     for (;;) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        bool waiting = now.tv_sec < backoff.tv_sec ||
-                       (now.tv_sec == backoff.tv_sec && now.tv_nsec < backoff.tv_nsec);
-        if (waiting || n_spares >= spares_want || spares_owner != me) {
-            if (waiting)
-                pthread_cond_timedwait(&spares_cond, &spares_lock, &backoff);
-            else
-                pthread_cond_wait(&spares_cond, &spares_lock);
+        /* A backoff after a failure, or a replacement not due yet. */
+        const struct timespec *until = before(&now, &backoff) ? &backoff
+                                       : n_refill_due && before(&now, &refill_due[0])
+                                           ? &refill_due[0]
+                                           : NULL;
+        if (n_spares >= spares_want || spares_owner != me) {
+            n_refill_due = 0;
+            pthread_cond_wait(&spares_cond, &spares_lock);
             continue;
         }
+        if (until) {
+            struct timespec t = *until;
+            pthread_cond_timedwait(&spares_cond, &spares_lock, &t);
+            continue;
+        }
+        if (n_refill_due)
+            memmove(&refill_due[0], &refill_due[1], --n_refill_due * sizeof *refill_due);
         pool_key k = spares_key;
         k.init = strdup(spares_key.init);
         int state_fd = k.prepare ? fcntl(spares_state_fd, F_DUPFD_CLOEXEC, 3) : -1;
@@ -506,9 +528,10 @@ static void *spares_main(void *arg)
 
 /* Makes the pool this process's and @p l's kind, starting its thread in
  * this process if needed, raises its size to @p l's number and wakes the
- * thread. Spares it drops are handled after the lock: this process's own
- * are ended, a forked parent's are only closed. */
-static void wake_spares(nox_local *l)
+ * thread; @p took: a create took a spare, whose replacement is due
+ * REFILL_DELAY_MS from now. Spares it drops are handled after the lock:
+ * this process's own are ended, a forked parent's are only closed. */
+static void wake_spares(nox_local *l, bool took)
 {
     unsigned want = l->base.opts->spare_launchers;
     if (!want)
@@ -556,6 +579,15 @@ static void wake_spares(nox_local *l)
     }
     if (want > spares_want)
         spares_want = want;
+    if (took && n_refill_due < NOX_MAX_SPARE_LAUNCHERS) {
+        struct timespec *due = &refill_due[n_refill_due++];
+        clock_gettime(CLOCK_REALTIME, due);
+        due->tv_nsec += REFILL_DELAY_MS * 1000000L;
+        if (due->tv_nsec >= 1000000000L) {
+            due->tv_sec++;
+            due->tv_nsec -= 1000000000L;
+        }
+    }
     pthread_cond_signal(&spares_cond);
 out:
     pthread_mutex_unlock(&spares_lock);
@@ -567,11 +599,17 @@ out:
 
 bool nox__spare_owner_alive(const char *owner)
 {
-    int pid = 0;
-    unsigned long long start = 0;
-    if (sscanf(owner, NOX_SPARE_SLOT_PREFIX "%d %llu", &pid, &start) != 2 || pid <= 0)
+    if (!nox__startswith(owner, NOX_SPARE_SLOT_PREFIX))
         return false;
-    return nox__proc_starttime(pid) == start;
+    char *end;
+    errno = 0;
+    long pid = strtol(owner + strlen(NOX_SPARE_SLOT_PREFIX), &end, 10);
+    if (errno || *end != ' ' || pid <= 0 || pid > INT32_MAX)
+        return false;
+    unsigned long long start = strtoull(end + 1, &end, 10);
+    if (errno || *end != '\0' || !start)
+        return false;
+    return nox__proc_starttime((pid_t)pid) == start;
 }
 
 /* Hands a prepared holder its sandbox. 0 once it answered READY; -1 when
@@ -589,8 +627,8 @@ static int claim_spare(const spare *sp, int sbfd, const nox_meta *m, const nox_b
     }
 #ifdef SYS_open_tree
     /* OPEN_TREE_CLONE | AT_RECURSIVE, <linux/mount.h>'s values. */
-    _cleanup_close_ int tree = (int)syscall(SYS_open_tree, sbfd, "workspace",
-                                            0x1u | 0x8000u | (unsigned)O_CLOEXEC);
+    _cleanup_close_ int tree =
+        (int)syscall(SYS_open_tree, sbfd, "workspace", 0x1u | 0x8000u | (unsigned)O_CLOEXEC);
 #else
     int tree = -1;
     errno = ENOSYS;
@@ -664,7 +702,7 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
         spare sp = { prep->pid, prep->sock, prep->start, -1 };
         if (claim_spare(&sp, sbfd, m, &cfg, ls, ex) == 0) {
             close(steal_fd(&prep->sock));
-            wake_spares(l);
+            wake_spares(l, true);
             m->holder_pid = prep->pid;
             m->holder_start = prep->start;
             return 0;
@@ -677,7 +715,8 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
     pid_t pid = -1;
     _cleanup_close_ int mine = -1;
     spare sp;
-    if (take_spare(l, false, &sp)) {
+    bool took = take_spare(l, false, &sp);
+    if (took) {
         pid = sp.pid;
         mine = sp.sock;
         r = nox__proto_send(mine, NOX_OP_CONFIG, cfg.data, cfg.len, fds, 2);
@@ -704,7 +743,7 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
                                 "start the holder of sandbox `%s` (nox-init gave no answer)", id);
     }
     /* The next create's launcher starts on the spares' thread. */
-    wake_spares(l);
+    wake_spares(l, took);
     reap_child(pid);
     if (op == NOX_OP_FAIL) {
         int code = m->isolated ? NOX_E_ISOLATION : NOX_E_EXEC;

@@ -35,9 +35,9 @@
 #define NOX_PROTO_MAX_FDS 4
 
 enum nox_op {
-    NOX_OP_CONFIG = 1,   /* library -> launcher */
-    NOX_OP_READY = 2,    /* launcher -> library: u64 holder pid, u64 start time */
-    NOX_OP_FAIL = 3,     /* launcher/holder -> library: message */
+    NOX_OP_CONFIG = 1, /* library -> launcher */
+    NOX_OP_READY = 2,  /* launcher -> library: u64 holder pid, u64 start time */
+    NOX_OP_FAIL = 3,   /* launcher/holder -> library: message */
     /* A spare holder, prepared ahead of its sandbox (see pod.c): PREPARE
      * carries a configuration without sandbox (flags and ids only) and
      * no fds; the launcher answers PREPARED (u64 holder pid, u64 start

@@ -512,13 +512,15 @@ static unsigned long long proc_start(pid_t pid)
     char *text = nox_test_read_file(path, NULL);
     free(path);
     assert_non_null(text);
-    unsigned long long v = 0;
+    /* After the command's ')' each space starts the next field (3...). */
     char *p = strrchr(text, ')');
-    /* After ") ": fields 3 (state) to 21, then 22. */
-    assert_int_equal(sscanf(p + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-                                   "%*s %*s %*s %*s %llu",
-                            &v),
-                     1);
+    assert_non_null(p);
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    assert_int_equal(field, 22);
+    unsigned long long v = strtoull(p, NULL, 10);
     free(text);
     return v;
 }
