@@ -289,16 +289,23 @@ typedef struct nox_client_options {
     uint64_t max_output_bytes;
     /** local: per-sandbox defaults and caps. */
     nox_local_limits limits;
-    /** local: nox-init launchers to keep started ahead of creates, 0-16.
-     *  Default 0. A thread of the library, started by the first create
-     *  that asks, starts them and keeps their number; a create takes a
-     *  waiting launcher instead of starting one (docs/performance.md says
-     *  what that saves) and wakes the thread to start its replacement.
-     *  Spares are children of the calling process until a create uses
-     *  them, shared by its clients that use the same nox-init, and leave
-     *  when the process ends. A program that waits for all of its
-     *  children to end (wait() until ECHILD) would wait for them: leave it
-     *  at 0 there. noxrunnerd keeps 2 (--spare-launchers). */
+    /** local: spares to keep ready ahead of creates, 0-16. Default 0.
+     *  A thread of the library, started by the first create that asks,
+     *  makes them and keeps their number. Running as root with isolation,
+     *  a spare is a prepared holder: a sandbox's namespaces, uid slot, root
+     *  file system and loopback, made ahead, waiting for a sandbox; a
+     *  create then only adds what is the sandbox's own (cgroups,
+     *  workspace, host name, /tmp, the filter): about 2.5 ms instead of 8
+     *  (docs/performance.md). Otherwise a spare is a started nox-init
+     *  launcher, which saves the spawn. A create takes the oldest spare and
+     *  its replacement starts 25 ms later, out of the way of the first
+     *  command. Spares are shared by the process's clients alike (same
+     *  nox-init, same state directory), leave when the process ends, and
+     *  until then cost what an idle sandbox does (a prepared holder is
+     *  charged to the calling process's cgroups until claimed). Launchers
+     *  are children of the calling process: a program that waits for all
+     *  of its children to end (wait() until ECHILD) would wait for them;
+     *  leave it at 0 there. noxrunnerd keeps 2 (--spare-launchers). */
     unsigned spare_launchers;
     /** Both backends: gzip level (1-9) of the archives the library writes
      *  (uploads; local downloads). Default 1: see docs/performance.md for the

@@ -320,7 +320,7 @@ static unsigned spares_want; /* the most any client of the process asked for */
 static pid_t spares_owner;   /* the process the spares and the thread are of */
 static pool_key spares_key;  /* .init NULL until the first wake */
 static int spares_state_fd = -1;
-/* open_tree was refused (an old kernel): launchers only from then on. */
+/* open_tree was refused when a claim needed it: launchers from then on. */
 static bool prepare_refused;
 
 static void kill_holder(pid_t pid, uint64_t start);
@@ -352,11 +352,30 @@ static void spares_register(void)
     pthread_atfork(spares_prepare, spares_parent, spares_child);
 }
 
+/* Claiming a prepared holder hands it the workspace as a detached mount:
+ * open_tree (Linux 5.2). Checked once, with a plain (not cloning) open of
+ * "/", which needs no privilege. Not there (an old kernel, or valgrind,
+ * which does not know the call), spares are launchers. */
+static pthread_once_t open_tree_once = PTHREAD_ONCE_INIT;
+static bool open_tree_known;
+
+static void check_open_tree(void)
+{
+#ifdef SYS_open_tree
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/", (unsigned)O_CLOEXEC);
+    if (fd >= 0) {
+        close(fd);
+        open_tree_known = true;
+    }
+#endif
+}
+
 /* @p l's key; .init is borrowed. Called with the lock held. */
 static pool_key key_of(const nox_local *l)
 {
     pool_key k = { .init = l->init_path };
-    k.prepare = l->isolated && l->privileged && !prepare_refused;
+    pthread_once(&open_tree_once, check_open_tree);
+    k.prepare = l->isolated && l->privileged && open_tree_known && !prepare_refused;
     struct stat st;
     if (k.prepare && fstat(l->state_fd, &st) == 0) {
         k.uid_base = l->uid_base;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,14 @@ static int teardown(void **s)
 }
 
 #define NEED_CLIENT() NOX_NEED_CLIENT(client)
+
+/* Waits for child @p pid and asserts it exited with status 0. */
+static void assert_child_ok(pid_t pid)
+{
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
 
 static void create(const char *id)
 {
@@ -609,9 +618,7 @@ static void test_two_processes_share_state(void **s)
         nox_client_free(c);
         _exit(ok ? 0 : 1);
     }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_child_ok(pid);
     nox_exec_result *res = nox_test_sh(client, "shared", "cat /workspace/f");
     assert_string_equal(res->stdout_data, "from-child\n");
     nox_exec_result_free(res);
@@ -953,6 +960,20 @@ static char proc_state(pid_t pid, long *ppid, bool *nox_init)
     return rp[2];
 }
 
+/* Whether the library makes prepared holders its spares: as root, where
+ * open_tree is known (not under valgrind 3.19, which does not know it). */
+static bool spares_prepared(void)
+{
+#ifdef SYS_open_tree
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/", (unsigned)O_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    return geteuid() == 0 && fd >= 0;
+#else
+    return false;
+#endif
+}
+
 /* The real uid of process @p pid, or -1. */
 static long proc_uid(pid_t pid)
 {
@@ -996,7 +1017,7 @@ static int spare_slot_uids(long *uids, int max)
     return n;
 }
 
-/* This process's spares. Running as root they are prepared holders,
+/* This process's spares. Running as root (with open_tree) they are prepared holders,
  * waiting for a sandbox: the nox-init processes running as the uid of one
  * of its spare uid slots (its children running nox-init then are
  * launchers preparing one). Otherwise they are launchers, waiting for a
@@ -1004,6 +1025,7 @@ static int spare_slot_uids(long *uids, int max)
  * descriptor of a sandbox. */
 static int count_spares(pid_t *pids, int max)
 {
+    bool prepared = spares_prepared();
     long uids[NOX_MAX_SPARES_SEEN * 2];
     int n_uids = spare_slot_uids(uids, NOX_MAX_SPARES_SEEN * 2);
     int n = 0;
@@ -1019,7 +1041,7 @@ static int count_spares(pid_t *pids, int max)
         char st = proc_state(pid, &ppid, &nox_init);
         if (!st || st == 'Z' || !nox_init)
             continue;
-        bool spare = geteuid() != 0 && ppid == (long)getpid();
+        bool spare = !prepared && ppid == (long)getpid();
         long uid = n_uids ? proc_uid(pid) : -1;
         for (int i = 0; i < n_uids && !spare; i++)
             spare = uid == uids[i] && ppid != (long)getpid();
@@ -1163,9 +1185,7 @@ static void test_spare_launchers(void **s)
     pid_t left[NOX_MAX_SPARES_SEEN];
     ssize_t k = read(pp[0], left, sizeof left);
     close(pp[0]);
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_child_ok(pid);
     /* The spares the child left saw their channel close and ended (a
      * prepared holder's parent is the host's init, which reaps it when
      * it will: a zombie has ended). */
@@ -1217,9 +1237,9 @@ static void test_prepared_holder(void **s)
 {
     (void)s;
     NEED_CLIENT();
-    if (geteuid() != 0) {
+    if (!spares_prepared()) {
         fprintf(stderr, "skipped, because holders are prepared only for a library running as "
-                        "root\n");
+                        "root where open_tree works (Linux 5.2; not under valgrind 3.19)\n");
         skip();
     }
     pid_t pid = fork();
@@ -1310,9 +1330,7 @@ static void test_prepared_holder(void **s)
         nox_client_free(c);
         _exit(ok ? 0 : 1);
     }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_child_ok(pid);
 }
 
 int main(void)
