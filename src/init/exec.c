@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "init.h"
 
@@ -298,6 +299,24 @@ static void add_children(pid_t pid, pid_t **set, size_t *n, size_t *cap)
     closedir(d);
 }
 
+/* Whether @p pid still runs: not gone, not a zombie (SIGKILL takes effect
+ * when the process next runs, which on a loaded machine can be a while). */
+static bool still_running(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t k = nox__read_full(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (k <= 0)
+        return false;
+    buf[k] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X' && p[2] != '\0';
+}
+
 void nox__kill_tree(pid_t root)
 {
     /* The process group first: most trees are one group, and it stops
@@ -330,6 +349,18 @@ void nox__kill_tree(pid_t root)
     for (size_t i = 0; i < n; i++)
         kill(set[i], SIGKILL);
     kill(-root, SIGKILL);
+    /* The exec's result goes out once the command is reaped; by then the
+     * rest of its tree is to be gone too, not dying: wait for each (2 s
+     * at most; a killed process only needs to be scheduled once). */
+    for (int t = 0; t < 2000; t++) {
+        bool any = false;
+        for (size_t i = 0; i < n && !any; i++)
+            any = still_running(set[i]);
+        if (!any)
+            break;
+        struct timespec ms = { 0, 1000000 };
+        nanosleep(&ms, NULL);
+    }
     free(set);
 }
 
