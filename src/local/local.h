@@ -175,6 +175,9 @@ typedef struct nox_prepared {
     int64_t uid_slot; /* its ids: the sandbox takes the slot over */
 } nox_prepared;
 
+/* Whether spares can be prepared holders here (@p privileged: running as
+ * root), with a sentence saying what they are. */
+bool nox__pod_can_prepare(bool privileged, const char **ret_why) NOX_HIDDEN;
 /* Takes a prepared holder for a create of @p l, when the spares have one. */
 bool nox__pod_take_prepared(nox_local *l, nox_prepared *ret) NOX_HIDDEN;
 /* Ends a prepared holder that was taken but not used (its uid slot is

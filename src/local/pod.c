@@ -370,6 +370,17 @@ static void check_open_tree(void)
 #endif
 }
 
+bool nox__pod_can_prepare(bool privileged, const char **ret_why)
+{
+    pthread_once(&open_tree_once, check_open_tree);
+    *ret_why = !privileged        ? "spares are nox-init launchers: prepared holders need root"
+               : !open_tree_known ? "spares are nox-init launchers: this kernel has no open_tree "
+                                    "(Linux 5.2), which claiming a prepared holder needs"
+                                  : "spares (spare_launchers, noxrunnerd --spare-launchers) are "
+                                    "prepared holders";
+    return privileged && open_tree_known;
+}
+
 /* @p l's key; .init is borrowed. Called with the lock held. */
 static pool_key key_of(const nox_local *l)
 {

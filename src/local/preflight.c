@@ -245,6 +245,10 @@ int nox_preflight(const nox_client_options *opts_in, nox_preflight_report **ret_
     if (init)
         probe(&b, init);
     cgroup_checks(&b, opts);
+    const char *why;
+    bool prepared = nox__pod_can_prepare(root, &why);
+    add(&b, "prepared-holders", prepared, false, why,
+        root ? "a kernel of Linux 5.2 or later" : "run as root (noxrunnerd as a system service)");
     if (b.oom) {
         nox_preflight_free(b.rep);
         return nox__error_oom(err);
