@@ -329,6 +329,11 @@ int nox__rootfs_finish(const nox_init_cfg *cfg, int workspace_tree, char *msg)
         /* MOVE_MOUNT_F_EMPTY_PATH: <linux/mount.h>, as above. */
         if (syscall(SYS_move_mount, workspace_tree, "", AT_FDCWD, "/workspace", 0x4u) < 0)
             return nox__init_fail(msg, errno, "mount the workspace");
+        /* A clone of a shared mount (the host's, under systemd) joins its
+         * peer group: made private, as the ordinary path's bind is, no
+         * mount event crosses between the host and the sandbox. */
+        if (mount(NULL, "/workspace", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+            return nox__init_fail(msg, errno, "make the workspace mount private");
         if (restrict_mount("/workspace", MS_NOSUID | MS_NODEV, msg) < 0)
             return -1;
 #else

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -1242,10 +1243,17 @@ static void test_prepared_holder(void **s)
                         "root where open_tree works (Linux 5.2; not under valgrind 3.19)\n");
         skip();
     }
+    /* The state directory is a shared mount, as / is under systemd: the
+     * workspace a holder gets through open_tree must still be private. */
+    char *shared = nox_test_strf("%s.shared", state);
+    assert_int_equal(mkdir(shared, 0700), 0);
+    assert_int_equal(mount(shared, shared, NULL, MS_BIND, NULL), 0);
+    assert_int_equal(mount(NULL, shared, NULL, MS_SHARED, NULL), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         /* In a child: the spares' life is this process's. */
+        state = shared;
         nox_client_options o;
         nox_client_options_init(&o);
         o.local = true;
@@ -1285,6 +1293,16 @@ static void test_prepared_holder(void **s)
             ok = 0;
         }
         nox_exec_result_free(res);
+        char *mi_path = nox_test_strf("/proc/%d/mountinfo", (int)spare);
+        char *mi = nox_test_read_file(mi_path, NULL);
+        char *ws = mi ? strstr(mi, " /workspace ") : NULL;
+        char *eol = ws ? strchr(ws, '\n') : NULL;
+        if (!ws || !eol || memmem(ws, (size_t)(eol - ws), "shared:", 7)) {
+            fprintf(stderr, "prep-a's /workspace is not a private mount:\n%s\n", mi ? mi : "");
+            ok = 0;
+        }
+        free(mi);
+        free(mi_path);
         char *made = nox_test_strf("%s/sandboxes/prep-a/workspace/f", state);
         char *text = nox_test_read_file(made, NULL);
         ok = ok && text && strcmp(text, "made\n") == 0;
@@ -1331,6 +1349,9 @@ static void test_prepared_holder(void **s)
         _exit(ok ? 0 : 1);
     }
     assert_child_ok(pid);
+    assert_int_equal(umount2(shared, MNT_DETACH), 0);
+    nox_test_rmtree(shared);
+    free(shared);
 }
 
 int main(void)
