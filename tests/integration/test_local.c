@@ -975,6 +975,9 @@ static bool spares_prepared(void)
 #endif
 }
 
+/* Set when count_spares() saw a spare holding a sandbox's descriptors. */
+static bool spare_has_sandbox;
+
 /* The real uid of process @p pid, or -1. */
 static long proc_uid(pid_t pid)
 {
@@ -1048,12 +1051,20 @@ static int count_spares(pid_t *pids, int max)
             spare = uid == uids[i] && ppid != (long)getpid();
         if (!spare)
             continue;
-        /* Nothing of a sandbox: no fd 4 (control socket) or 6 (expires). */
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/fd/4", (int)pid);
-        assert_false(nox_test_exists(path));
+        /* Nothing of a sandbox. A launcher has no descriptor but 0-3; a
+         * holder being prepared opens files of its root file system for
+         * a moment (at the lowest free numbers, 4 and up), but never the
+         * expires file (6) a claim brings. Runs in forked children: a
+         * failure is recorded, not asserted. */
+        char path[64], link[512];
         snprintf(path, sizeof path, "/proc/%d/fd/6", (int)pid);
-        assert_false(nox_test_exists(path));
+        ssize_t k = readlink(path, link, sizeof link - 1);
+        link[k > 0 ? k : 0] = '\0';
+        snprintf(path, sizeof path, "/proc/%d/fd/4", (int)pid);
+        if (prepared ? strstr(link, "/expires") != NULL : k > 0 || nox_test_exists(path)) {
+            fprintf(stderr, "spare %d holds a sandbox's descriptors (fd 6: %s)\n", (int)pid, link);
+            spare_has_sandbox = true;
+        }
         if (pids && n < max)
             pids[n] = pid;
         n++;
@@ -1076,15 +1087,41 @@ static bool spare_round(nox_client *c, const char *id, bool del)
 }
 
 /* Waits up to 10 s for @p n live spares; returns how many there are. */
+/* Children of this process running nox-init: launchers, which in
+ * prepared mode are still making a holder. */
+static int launcher_children(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
+        long ppid = 0;
+        bool nox_init = false;
+        char st = pid > 0 ? proc_state(pid, &ppid, &nox_init) : '\0';
+        if (st && st != 'Z' && nox_init && ppid == (long)getpid())
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Waits up to 10 s for @p n live spares, ready to be taken; returns how
+ * many there are. A prepared holder shows before it is ready: it is once
+ * its launcher has left, and the thread puts it in the pool a moment
+ * later (given 0.2 s here). */
 static int wait_spares(int n, pid_t *first)
 {
     int have = 0;
     for (int t = 0; t < 1000; t++) {
         have = count_spares(first, 1);
-        if (have == n)
+        if (have == n && (!spares_prepared() || launcher_children() == 0))
             break;
         usleep(10000);
     }
+    if (spares_prepared())
+        usleep(200000);
     return have;
 }
 
@@ -1174,8 +1211,8 @@ static void test_spare_launchers(void **s)
         /* The thread keeps two. After the kill the dead one may still
          * hold a place until a create comes to it, skips it and has it
          * replaced. */
-        ok = ok && spares[0] == 2 && spares[1] == 2 && spares[2] == 2 && spares[3] >= 1 &&
-             spares[4] == 2;
+        ok = ok && !spare_has_sandbox && spares[0] == 2 && spares[1] == 2 && spares[2] == 2 &&
+             spares[3] >= 1 && spares[4] == 2;
         if (!ok)
             fprintf(stderr, "spares after each create: %d %d %d %d %d\n", spares[0], spares[1],
                     spares[2], spares[3], spares[4]);
@@ -1265,7 +1302,7 @@ static void test_prepared_holder(void **s)
          * the spare made meanwhile. */
         ok = ok && spare_round(c, "prep-warmup", true);
         pid_t spare = 0;
-        ok = ok && wait_spares(1, &spare) == 1;
+        ok = ok && wait_spares(1, &spare) == 1 && !spare_has_sandbox;
         ok = ok && nox_create(c, "prep-a", NULL, NULL, NULL) == 0;
         char *meta_path = nox_test_strf("%s/sandboxes/prep-a/meta.json", state);
         char *meta = nox_test_read_file(meta_path, NULL);
