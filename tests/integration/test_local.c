@@ -1098,7 +1098,9 @@ static int launcher_children(void)
         pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
         long ppid = 0;
         bool nox_init = false;
-        char st = pid > 0 ? proc_state(pid, &ppid, &nox_init) : '\0';
+        if (pid <= 0)
+            continue;
+        char st = proc_state(pid, &ppid, &nox_init);
         if (st && st != 'Z' && nox_init && ppid == (long)getpid())
             n++;
     }
