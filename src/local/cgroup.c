@@ -186,6 +186,13 @@ static int write_text(const char *dir, const char *file, const char *text)
     return write(fd, text, n) == (ssize_t)n ? 0 : -1;
 }
 
+int nox__cgroup_attach(const char *dir, pid_t pid)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%d\n", (int)pid);
+    return write_text(dir, "cgroup.procs", text);
+}
+
 static int mkdir_p(const char *path)
 {
     _cleanup_free_ char *p = strdup(path);

@@ -69,6 +69,8 @@ void nox__cgroup_create(const nox_cgroup_host *h, const char *parent, const char
 void nox__cgroup_set_clear(nox_cgroup_set *set) NOX_HIDDEN;
 /* Kills what is left in @p dir and removes it. */
 void nox__cgroup_remove(const char *dir) NOX_HIDDEN;
+/* Moves process @p pid into cgroup @p dir: 0, or -1 with errno. */
+int nox__cgroup_attach(const char *dir, pid_t pid) NOX_HIDDEN;
 /* Checks that a child cgroup can be made for each controller (preflight). */
 bool nox__cgroup_writable(const nox_cgroup_host *h, const char *parent, int controller,
                           char **ret_reason) NOX_HIDDEN;

@@ -292,12 +292,8 @@ static int start_launcher(const char *init_path, pid_t *ret_pid, int *ret_sock, 
  * to 6.2 ms (median) on 2 cores. */
 #define REFILL_DELAY_MS 25
 
-typedef struct spare {
-    pid_t pid;        /* the launcher, or the prepared holder */
-    int sock;         /* its channel */
-    uint64_t start;   /* a prepared holder's start time */
-    int64_t uid_slot; /* a prepared holder's uid slot, or -1 */
-} spare;
+/* A launcher (its pid and channel), or a prepared holder. */
+typedef nox_prepared spare;
 
 /* What the spares are for. */
 typedef struct pool_key {
@@ -453,14 +449,11 @@ static bool take_spare(nox_local *l, bool prepared, spare *ret)
     return took;
 }
 
-/* Takes a launcher on to a prepared holder: a uid slot recorded as this
- * process's, PREPARE, and PREPARED with the holder's pid once the launcher
- * is done. @p sp becomes the holder (its channel passes to it). */
-static int spare_prepare(const pool_key *k, int state_fd, spare *sp)
+/* Takes a launcher on to a prepared holder: a uid slot recorded as
+ * @p owner's (this process: NOX_SPARE_SLOT_PREFIX "PID START"), PREPARE, and PREPARED with the
+ * holder's pid once the launcher is done. @p sp becomes the holder (its channel passes to it). */
+static int spare_prepare(const pool_key *k, int state_fd, const char *owner, spare *sp)
 {
-    char owner[64];
-    snprintf(owner, sizeof owner, NOX_SPARE_SLOT_PREFIX "%d %llu", (int)getpid(),
-             (unsigned long long)nox__proc_starttime(getpid()));
     int64_t slot = nox__uid_slot_take_at(state_fd, owner);
     if (slot < 0)
         return (int)slot;
@@ -503,6 +496,9 @@ static void *spares_main(void *arg)
 {
     (void)arg;
     pid_t me = getpid();
+    char owner[64];
+    snprintf(owner, sizeof owner, NOX_SPARE_SLOT_PREFIX "%d %llu", (int)me,
+             (unsigned long long)nox__proc_starttime(me));
     struct timespec backoff = { 0, 0 };
     pthread_mutex_lock(&spares_lock);
     for (;;) {
@@ -532,7 +528,7 @@ static void *spares_main(void *arg)
         spare sp = { .uid_slot = -1 };
         int r = k.init ? start_launcher(k.init, &sp.pid, &sp.sock, NULL) : -ENOMEM;
         if (r == 0 && k.prepare) {
-            r = state_fd >= 0 ? spare_prepare(&k, state_fd, &sp) : -EBADF;
+            r = state_fd >= 0 ? spare_prepare(&k, state_fd, owner, &sp) : -EBADF;
             if (r < 0)
                 close(sp.sock);
         }
@@ -647,14 +643,9 @@ bool nox__spare_owner_alive(const char *owner)
 static int claim_spare(const spare *sp, int sbfd, const nox_meta *m, const nox_buf *cfg, int ls,
                        int ex)
 {
-    char pid[32];
-    int n = snprintf(pid, sizeof pid, "%d\n", (int)sp->pid);
-    for (size_t i = 0; i < m->n_cgroup_dirs; i++) {
-        _cleanup_free_ char *path = nox__asprintf("%s/cgroup.procs", m->cgroup_dirs[i]);
-        _cleanup_close_ int fd = path ? open(path, O_WRONLY | O_CLOEXEC) : -1;
-        if (fd < 0 || write(fd, pid, (size_t)n) != n)
+    for (size_t i = 0; i < m->n_cgroup_dirs; i++)
+        if (nox__cgroup_attach(m->cgroup_dirs[i], sp->pid) < 0)
             return -1;
-    }
 #ifdef SYS_open_tree
     /* OPEN_TREE_CLONE | AT_RECURSIVE, <linux/mount.h>'s values. */
     _cleanup_close_ int tree =
@@ -684,19 +675,15 @@ static int claim_spare(const spare *sp, int sbfd, const nox_meta *m, const nox_b
 
 bool nox__pod_take_prepared(nox_local *l, nox_prepared *ret)
 {
-    spare sp;
-    if (!take_spare(l, true, &sp))
-        return false;
-    *ret = (nox_prepared){ sp.pid, sp.sock, sp.start, sp.uid_slot };
-    return true;
+    return take_spare(l, true, ret);
 }
 
 void nox__pod_prepared_discard(nox_prepared *p)
 {
     if (p->sock < 0)
         return;
-    spare sp = { p->pid, p->sock, p->start, -1 };
-    spare_discard(&sp, true, -1, true);
+    /* No state directory: the uid slot stays with the caller. */
+    spare_discard(p, true, -1, true);
     p->sock = -1;
 }
 
@@ -729,8 +716,7 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
     if (r < 0)
         return r;
     if (prep && prep->sock >= 0) {
-        spare sp = { prep->pid, prep->sock, prep->start, -1 };
-        if (claim_spare(&sp, sbfd, m, &cfg, ls, ex) == 0) {
+        if (claim_spare(prep, sbfd, m, &cfg, ls, ex) == 0) {
             close(steal_fd(&prep->sock));
             wake_spares(l, true);
             m->holder_pid = prep->pid;

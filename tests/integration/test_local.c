@@ -965,14 +965,17 @@ static char proc_state(pid_t pid, long *ppid, bool *nox_init)
  * open_tree is known (not under valgrind 3.19, which does not know it). */
 static bool spares_prepared(void)
 {
+    static int known = -1;
+    if (known < 0) {
+        known = 0;
 #ifdef SYS_open_tree
-    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/", (unsigned)O_CLOEXEC);
-    if (fd >= 0)
-        close(fd);
-    return geteuid() == 0 && fd >= 0;
-#else
-    return false;
+        int fd = (int)syscall(SYS_open_tree, AT_FDCWD, "/", (unsigned)O_CLOEXEC);
+        if (fd >= 0)
+            close(fd);
+        known = geteuid() == 0 && fd >= 0;
 #endif
+    }
+    return known;
 }
 
 /* Set when count_spares() saw a spare holding a sandbox's descriptors. */
@@ -1021,13 +1024,13 @@ static int spare_slot_uids(long *uids, int max)
     return n;
 }
 
-/* This process's spares. Running as root (with open_tree) they are prepared holders,
- * waiting for a sandbox: the nox-init processes running as the uid of one
- * of its spare uid slots (its children running nox-init then are
- * launchers preparing one). Otherwise they are launchers, waiting for a
- * configuration: its children running nox-init. Either holds no
- * descriptor of a sandbox. */
-static int count_spares(pid_t *pids, int max)
+/* This process's spares. Running as root (with open_tree) they are
+ * prepared holders, waiting for a sandbox: the nox-init processes running
+ * as the uid of one of its spare uid slots (its children running nox-init
+ * then are launchers preparing one, counted in @p ret_launchers).
+ * Otherwise they are launchers, waiting for a configuration: its children
+ * running nox-init. Either holds no descriptor of a sandbox. */
+static int count_spares(pid_t *pids, int max, int *ret_launchers)
 {
     bool prepared = spares_prepared();
     long uids[NOX_MAX_SPARES_SEEN * 2];
@@ -1045,6 +1048,8 @@ static int count_spares(pid_t *pids, int max)
         char st = proc_state(pid, &ppid, &nox_init);
         if (!st || st == 'Z' || !nox_init)
             continue;
+        if (ret_launchers && ppid == (long)getpid())
+            (*ret_launchers)++;
         bool spare = !prepared && ppid == (long)getpid();
         long uid = n_uids ? proc_uid(pid) : -1;
         for (int i = 0; i < n_uids && !spare; i++)
@@ -1086,29 +1091,6 @@ static bool spare_round(nox_client *c, const char *id, bool del)
     return ok;
 }
 
-/* Waits up to 10 s for @p n live spares; returns how many there are. */
-/* Children of this process running nox-init: launchers, which in
- * prepared mode are still making a holder. */
-static int launcher_children(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        pid_t pid = (pid_t)strtol(e->d_name, NULL, 10);
-        long ppid = 0;
-        bool nox_init = false;
-        if (pid <= 0)
-            continue;
-        char st = proc_state(pid, &ppid, &nox_init);
-        if (st && st != 'Z' && nox_init && ppid == (long)getpid())
-            n++;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* Waits up to 10 s for @p n live spares, ready to be taken; returns how
  * many there are. A prepared holder shows before it is ready: it is once
  * its launcher has left, and the thread puts it in the pool a moment
@@ -1117,8 +1099,9 @@ static int wait_spares(int n, pid_t *first)
 {
     int have = 0;
     for (int t = 0; t < 1000; t++) {
-        have = count_spares(first, 1);
-        if (have == n && (!spares_prepared() || launcher_children() == 0))
+        int launchers = 0;
+        have = count_spares(first, 1, &launchers);
+        if (have == n && (!spares_prepared() || launchers == 0))
             break;
         usleep(10000);
     }
@@ -1207,7 +1190,7 @@ static void test_spare_launchers(void **s)
         }
         nox_client_free(c);
         pid_t left[NOX_MAX_SPARES_SEEN];
-        int n_left = count_spares(left, NOX_MAX_SPARES_SEEN);
+        int n_left = count_spares(left, NOX_MAX_SPARES_SEEN, NULL);
         if (n_left > 0 && write(pp[1], left, sizeof(pid_t) * (size_t)n_left) < 0)
             ok = 0;
         /* The thread keeps two. After the kill the dead one may still
