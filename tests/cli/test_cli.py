@@ -14,6 +14,7 @@ script exits 77, which ctest reports as skipped.
 """
 
 import argparse
+import ctypes
 import errno
 import gzip
 import io
@@ -758,6 +759,16 @@ def test_check():
     eq(doc["isolationAvailable"], True, "isolationAvailable")
     check(all({"name", "ok", "required", "detail", "fix"} <= set(c) for c in doc["checks"]),
           "check entries", doc)
+    # Whether spares are prepared holders: optional, and true exactly for
+    # root where open_tree (syscall 428 on x86_64 and arm64) works.
+    prep = [c for c in doc["checks"] if c["name"] == "prepared-holders"]
+    eq(len(prep), 1, "one prepared-holders check")
+    eq(prep[0]["required"], False, "prepared-holders is optional")
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.syscall(428, -100, b"/", os.O_CLOEXEC)  # open_tree(AT_FDCWD, "/", O_CLOEXEC)
+    if fd >= 0:
+        os.close(fd)
+    eq(prep[0]["ok"], os.geteuid() == 0 and fd >= 0, "prepared-holders ok")
     # A helper that does not exist is a failed check, with exit 1.
     r = noxrc("--json", "check", env={"NOXRUNNER_INIT": "/nonexistent/nox-init"})
     expect(r, 1, "check without the helper")
