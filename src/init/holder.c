@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <poll.h>
 #include <sched.h>
@@ -18,15 +19,22 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include "init.h"
 
-/* The holder reads its sandbox's expiry (the expires file's mtime, which
- * the library moves on touch) at least this often, and stops everything
- * once it has passed. An fstat a second is what a thousand idle sandboxes
- * cost; nothing else wakes an idle holder. */
+/* The holder sleeps until its sandbox's expiry (the expires file's mtime,
+ * which the library moves on every use) on a CLOCK_REALTIME timer, reads
+ * the mtime again when the timer fires (uses since have moved it later),
+ * and stops everything once it has passed. Every sandbox used to wake
+ * once a second to look: with a thousand idle sandboxes that was a
+ * thousand wakeups a second, and their cpu cgroups kept busy in the
+ * scheduler's load balancing, which slowed every process on the machine
+ * (docs/performance.md). The library moves an expiry earlier only when a
+ * create changes the TTL, and then says so with SIGUSR1. Without a timer
+ * the holder looks at least this often. */
 #define EXPIRY_RECHECK_MS 1000
 /* While processes an exec left behind run, their workspace is checked
  * against the storage limit this often (STORAGE_POLL_MS during execs). */
@@ -53,6 +61,7 @@ static bool grow_jobs(void);
 
 static const nox_init_cfg *cfg;
 static int sigfd = -1;
+static int expiry_tfd = -1;
 static int workspace_fd = -1;
 static struct job *jobs;
 static size_t n_jobs, cap_jobs;
@@ -134,6 +143,7 @@ void nox__block_signals(sigset_t *ret_old)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, ret_old);
 }
 
@@ -261,19 +271,31 @@ static int64_t count_processes(void)
     return n > 0 ? n - 1 : 0;
 }
 
-/* Milliseconds until the sandbox expires (its expires file's mtime): 0
- * once it has, EXPIRY_RECHECK_MS at most. */
-static int64_t until_expiry_ms(void)
+/* Reads the sandbox's expiry (its expires file's mtime) and stops
+ * everything once it has passed. Otherwise arms the expiry timer at it and
+ * returns INT64_MAX (nothing to do until the timer fires or SIGUSR1
+ * arrives), or, without a timer, returns when to look again
+ * (monotonic ns). The timer is cancelled when the clock is set, so a
+ * clock stepped past the expiry ends the sandbox too. */
+static int64_t check_expiry(int64_t now_mono)
 {
     struct stat st;
     if (fstat(NOX_FD_EXPIRES, &st) < 0)
-        return EXPIRY_RECHECK_MS;
+        return now_mono + EXPIRY_RECHECK_MS * 1000000LL;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    if (st.st_mtim.tv_sec <= now.tv_sec)
-        return 0;
+    if (st.st_mtim.tv_sec <= now.tv_sec) {
+        kill_everything();
+        _exit(0);
+    }
+    if (expiry_tfd >= 0) {
+        struct itimerspec it = { .it_value = { st.st_mtim.tv_sec, 0 } };
+        if (timerfd_settime(expiry_tfd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &it, NULL) ==
+            0)
+            return INT64_MAX;
+    }
     int64_t ms = ((int64_t)st.st_mtim.tv_sec - now.tv_sec) * 1000 - now.tv_nsec / 1000000;
-    return NOX_MAX(1, NOX_MIN(ms, EXPIRY_RECHECK_MS));
+    return now_mono + NOX_MAX(1, NOX_MIN(ms, EXPIRY_RECHECK_MS)) * 1000000LL;
 }
 
 static bool grow_jobs(void)
@@ -443,6 +465,10 @@ static void check_storage_during_execs(void)
             job_kill(&jobs[i], NOX_EXIT_STORAGE);
 }
 
+/* serve()'s first pollfds: signals, the control socket, the expiry timer;
+ * then one per job, then one per drained pipe. */
+#define FIXED 3
+
 static void serve(int listen_fd)
 {
     int64_t next_expiry = 0; /* read the expiry on the first pass */
@@ -451,7 +477,7 @@ static void serve(int listen_fd)
     struct pollfd *p = NULL;
     size_t cap = 0;
     for (;;) {
-        size_t n = 2 + n_jobs + n_drains;
+        size_t n = FIXED + n_jobs + n_drains;
         if (n > cap) {
             struct pollfd *np = realloc(p, n * 2 * sizeof *np);
             if (!np) {
@@ -462,20 +488,15 @@ static void serve(int listen_fd)
             p = np;
             cap = n * 2;
         }
-        /* n >= 2 > cap on the first pass, so p is set whenever we get here;
+        /* n >= FIXED > cap on the first pass, so p is set whenever we get here;
          * the analyzer assumes the sum above may wrap to 0. */
         // NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
         p[0] = (struct pollfd){ sigfd, POLLIN, 0 };
         p[1] = (struct pollfd){ listen_fd, POLLIN, 0 };
+        p[2] = (struct pollfd){ expiry_tfd, POLLIN, 0 }; /* -1: ignored */
         int64_t now = nox__now_mono_ns();
-        if (now >= next_expiry) {
-            int64_t ms = until_expiry_ms();
-            if (ms == 0) {
-                kill_everything();
-                _exit(0);
-            }
-            next_expiry = now + ms * 1000000LL;
-        }
+        if (now >= next_expiry)
+            next_expiry = check_expiry(now);
         int64_t until = next_expiry;
         /* The idle storage check, while an exec may have left processes. */
         bool idle_check = maybe_background && cfg->storage_bytes && workspace_fd >= 0;
@@ -489,7 +510,7 @@ static void serve(int listen_fd)
         for (size_t i = 0; i < n_jobs; i++) {
             /* The connection becomes readable only when the library closes
              * it (done, or a cancel: it sends nothing after the request). */
-            p[2 + i] = (struct pollfd){ jobs[i].conn, POLLIN, 0 };
+            p[FIXED + i] = (struct pollfd){ jobs[i].conn, POLLIN, 0 };
             if (jobs[i].deadline < until)
                 until = jobs[i].deadline;
             if (jobs[i].pid && !jobs[i].done)
@@ -504,14 +525,31 @@ static void serve(int listen_fd)
             next_storage = 0;
         }
         for (size_t i = 0; i < n_drains; i++)
-            p[2 + n_jobs + i] = (struct pollfd){ drains[i], POLLIN, 0 };
-        int64_t wait_ms = (until - now + 999999) / 1000000;
-        int r = poll(p, n, (int)NOX_MAX(0, NOX_MIN(wait_ms, EXPIRY_RECHECK_MS)));
+            p[FIXED + n_jobs + i] = (struct pollfd){ drains[i], POLLIN, 0 };
+        /* Nothing due (an idle sandbox with its expiry timer armed):
+         * sleep until something happens. */
+        int timeout = -1;
+        if (until != INT64_MAX)
+            timeout = (int)NOX_MIN(NOX_MAX(0, (until - now + 999999) / 1000000), INT_MAX);
+        int r = poll(p, n, timeout);
+        if (r > 0 && (p[2].revents & POLLIN)) {
+            /* Fired, or cancelled by a clock change (ECANCELED): either
+             * way, look at the expiry now. */
+            uint64_t ticks;
+            ssize_t k = read(expiry_tfd, &ticks, sizeof ticks);
+            (void)k;
+            next_expiry = 0;
+        }
         if (r > 0 && (p[0].revents & POLLIN)) {
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof si) == sizeof si) {
                 if (si.ssi_signo == SIGCHLD)
                     continue;
+                /* The library moved the expiry earlier. */
+                if (si.ssi_signo == SIGUSR1) {
+                    next_expiry = 0;
+                    continue;
+                }
                 /* SIGTERM and friends (from the host): stop the sandbox. */
                 kill_everything();
                 _exit(0);
@@ -519,12 +557,12 @@ static void serve(int listen_fd)
             reap();
         }
         if (r > 0) {
-            drain_ready(p + 2 + n_jobs, n - 2 - n_jobs);
+            drain_ready(p + FIXED + n_jobs, n - FIXED - n_jobs);
             /* Jobs whose client closed the connection: a finished one is
              * over; a running one is cancelled, its tree killed. Walk
              * backwards: job_remove moves the last job into the hole. */
             for (size_t i = n_jobs; i-- > 0;) {
-                if (i >= n - 2 || !p[2 + i].revents || p[2 + i].fd != jobs[i].conn)
+                if (i >= n - FIXED || !p[FIXED + i].revents || p[FIXED + i].fd != jobs[i].conn)
                     continue;
                 if (jobs[i].pid && !jobs[i].done) {
                     job_kill(&jobs[i], 0);
@@ -682,9 +720,12 @@ void nox__holder_main(const nox_init_cfg *c, int ready_fd, int claim_fd)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sigfd < 0)
         fail_setup((nox__init_fail(msg, errno, "signalfd"), msg));
+    /* Without it (no timerfd), serve() looks at the expiry every second. */
+    expiry_tfd = timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC | TFD_NONBLOCK);
     fcntl(NOX_FD_LISTEN, F_SETFD, FD_CLOEXEC);
     fcntl(NOX_FD_EXPIRES, F_SETFD, FD_CLOEXEC);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);

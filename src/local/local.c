@@ -394,8 +394,11 @@ static int local_create(nox_backend *b, const char *id, const nox_create_options
             m.ttl_seconds = o->ttl_seconds;
             r = nox__meta_save(sbfd, &m, err);
         }
-        if (r == 0 && nox__expiry_touch(sbfd, m.ttl_seconds) < 0)
+        int moved = r == 0 ? nox__expiry_touch(sbfd, m.ttl_seconds) : 0;
+        if (moved < 0)
             r = nox__error_errno(err, NOX_E_IO, errno, "touch sandbox `%s`", id);
+        else if (moved > 0)
+            nox__pod_expiry_moved(&m); /* a shorter TTL */
         if (r == 0) {
             int s = nox__pod_connect(sbfd);
             if (s >= 0) {

@@ -129,7 +129,9 @@ int nox__sandbox_lock(nox_local *l, const char *id, int *ret_fd, nox_error *err)
 int nox__expiry_read(int sbfd, int64_t *ret_expires, int64_t *ret_ttl) NOX_HIDDEN;
 /* 1 when the sandbox's expiry has passed, 0 when not, -1 on failure. */
 int nox__expiry_expired(int sbfd) NOX_HIDDEN;
-/* Sets expiry to now + TTL (TTL rewritten when @p ttl > 0). */
+/* Sets expiry to now + TTL (TTL rewritten when @p ttl > 0). 1 when that
+ * moved an existing expiry earlier (the holder must be told:
+ * nox__pod_expiry_moved), else 0; -1 on failure. */
 int nox__expiry_touch(int sbfd, int64_t ttl) NOX_HIDDEN;
 /* For a use of the sandbox: 1 when it has expired (left as is), else 0
  * after resetting its expiry to now + its TTL; -1 on failure. One open. */
@@ -202,6 +204,9 @@ int nox__pod_exec(nox_local *l, const char *id, int sbfd, const char *const *arg
 /* Asks the holder to kill everything and exit; falls back to killing the
  * recorded pid. */
 void nox__pod_stop(int sbfd, const nox_meta *m) NOX_HIDDEN;
+/* Tells the holder of @p m that its expiry moved earlier: it sleeps until
+ * the expiry it last read (SIGUSR1, guarded by its start time). */
+void nox__pod_expiry_moved(const nox_meta *m) NOX_HIDDEN;
 /* PING: NOX_OK and the status, or a negative code when not running. */
 int nox__pod_ping(int sbfd, struct nox_holder_status *ret_st) NOX_HIDDEN;
 /* Finds the nox-init helper. */

@@ -778,20 +778,20 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
 
 /* ---- stopping it ---- */
 
-/* SIGKILLs the holder @p pid if it is still the one that started at
- * @p start, and waits (2 s at most) for it to be dead. Its death takes
- * every process of its pid namespace with it: the kernel lets pid 1 exit
- * only after all the others are gone. A pidfd (Linux 5.3) pins the
- * process, so a recycled pid is never signalled, and wakes the moment it
- * exits; without one, /proc is polled every 5 ms (which cost every delete
- * at least that). */
-static void kill_holder(pid_t pid, uint64_t start)
+/* Sends @p sig to the holder @p pid if it is still the one that started
+ * at @p start; for SIGKILL, waits (2 s at most) for it to be dead. Its
+ * death takes every process of its pid namespace with it: the kernel lets
+ * pid 1 exit only after all the others are gone. A pidfd (Linux 5.3) pins
+ * the process, so a recycled pid is never signalled, and wakes the moment
+ * it exits; without one, /proc is polled every 5 ms (which cost every
+ * delete at least that). */
+static void signal_holder(pid_t pid, uint64_t start, int sig)
 {
 #if defined(SYS_pidfd_open) && defined(SYS_pidfd_send_signal)
     int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pfd >= 0) {
         if (nox__proc_starttime(pid) == start &&
-            syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0) {
+            syscall(SYS_pidfd_send_signal, pfd, sig, NULL, 0) == 0 && sig == SIGKILL) {
             struct pollfd p = { pfd, POLLIN, 0 };
             while (poll(&p, 1, 2000) < 0 && errno == EINTR)
                 ;
@@ -804,11 +804,22 @@ static void kill_holder(pid_t pid, uint64_t start)
 #endif
     if (nox__proc_starttime(pid) != start)
         return;
-    kill(pid, SIGKILL);
-    for (int i = 0; i < 400 && nox__proc_starttime(pid) == start; i++) {
+    kill(pid, sig);
+    for (int i = 0; sig == SIGKILL && i < 400 && nox__proc_starttime(pid) == start; i++) {
         struct timespec ts = { 0, 5000000 };
         nanosleep(&ts, NULL);
     }
+}
+
+static void kill_holder(pid_t pid, uint64_t start)
+{
+    signal_holder(pid, start, SIGKILL);
+}
+
+void nox__pod_expiry_moved(const nox_meta *m)
+{
+    if (m->holder_pid > 1 && m->holder_start)
+        signal_holder((pid_t)m->holder_pid, m->holder_start, SIGUSR1);
 }
 
 void nox__pod_stop(int sbfd, const nox_meta *m)

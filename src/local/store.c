@@ -236,8 +236,12 @@ int nox__expiry_touch(int sbfd, int64_t ttl)
     } else {
         ttl = read_ttl(sbfd, fd);
     }
-    struct timespec ts[2] = { { 0, UTIME_OMIT }, { nox__now_unix() + ttl, 0 } };
-    return futimens(fd, ts);
+    int64_t expires = nox__now_unix() + ttl;
+    struct timespec ts[2] = { { 0, UTIME_OMIT }, { expires, 0 } };
+    if (futimens(fd, ts) < 0)
+        return -1;
+    /* A file just made (size 0 above) has no holder watching it yet. */
+    return st.st_size > 0 && expires < (int64_t)st.st_mtim.tv_sec ? 1 : 0;
 }
 
 int nox__expiry_use(int sbfd)

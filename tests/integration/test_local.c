@@ -422,7 +422,10 @@ static void test_expiry_and_touch(void **s)
     nox_exec_result_free(res);
     free(script);
     assert_true(wait_process(sw, true));
-    set_expiry("ttl-swept", time(NULL) - 1);
+    /* The holder sleeps until the expiry it read (10 minutes away): a
+     * create with a shorter TTL moves it earlier and must wake it. */
+    co.ttl_seconds = 1;
+    nox_assert_ok(nox_create(client, "ttl-swept", &co, NULL, err), err);
     assert_true(wait_process(sw, false));
     free(sw);
     nox_client *other = nox_test_local_client_at(state);
@@ -430,6 +433,68 @@ static void test_expiry_and_touch(void **s)
     assert_false(nox_test_exists(dir));
     free(dir);
     nox_client_free(other);
+    nox_error_free(err);
+}
+
+/* The number of times process @p pid went to sleep. */
+static long voluntary_switches(pid_t pid)
+{
+    char *path = nox_test_strf("/proc/%d/status", (int)pid);
+    char *text = nox_test_read_file(path, NULL);
+    free(path);
+    assert_non_null(text);
+    char *p = strstr(text, "voluntary_ctxt_switches:");
+    assert_non_null(p);
+    long n = strtol(p + strlen("voluntary_ctxt_switches:"), NULL, 10);
+    free(text);
+    return n;
+}
+
+/* The holder pid recorded in sandbox @p id's metadata. */
+static pid_t holder_of(const char *id)
+{
+    char *path = nox_test_strf("%s/sandboxes/%s/meta.json", state, id);
+    char *meta = nox_test_read_file(path, NULL);
+    free(path);
+    assert_non_null(meta);
+    char *p = strstr(meta, "\"holderPid\":");
+    assert_non_null(p);
+    pid_t pid = (pid_t)strtol(p + strlen("\"holderPid\":"), NULL, 10);
+    free(meta);
+    return pid;
+}
+
+/* An idle holder sleeps until its sandbox's expiry: nothing wakes it. It
+ * used to look at the expiry every second, and a thousand idle sandboxes
+ * then slowed every process on the machine (docs/performance.md). After
+ * an exec it looks once for processes left behind (the idle storage
+ * check, 2 s later), then sleeps too. Counted in context switches, not
+ * timed. */
+static void test_idle_holder_sleeps(void **s)
+{
+    (void)s;
+    NEED_CLIENT();
+    create("sleeper");
+    pid_t holder = holder_of("sleeper");
+    assert_true(holder > 1);
+    long before = voluntary_switches(holder);
+    usleep(2500000);
+    assert_int_equal(voluntary_switches(holder), before);
+
+    nox_exec_result *res = nox_test_sh(client, "sleeper", "true");
+    assert_int_equal(res->exit_code, 0);
+    nox_exec_result_free(res);
+    usleep(3000000);
+    before = voluntary_switches(holder);
+    usleep(1500000);
+    assert_int_equal(voluntary_switches(holder), before);
+
+    /* Still awake to its commands and its expiry. */
+    res = nox_test_sh(client, "sleeper", "echo awake");
+    assert_string_equal(res->stdout_data, "awake\n");
+    nox_exec_result_free(res);
+    nox_error *err = nox_error_new();
+    nox_assert_ok(nox_delete(client, "sleeper", err), err);
     nox_error_free(err);
 }
 
@@ -1391,6 +1456,7 @@ int main(void)
         cmocka_unit_test(test_expiry_and_touch),
         cmocka_unit_test(test_ttl_change_races_use),
         cmocka_unit_test(test_expiry_in_real_time),
+        cmocka_unit_test(test_idle_holder_sleeps),
         cmocka_unit_test(test_sweep_removes_crash_leftovers),
         cmocka_unit_test(test_two_processes_share_state),
         cmocka_unit_test(test_background_processes_persist),
