@@ -298,7 +298,8 @@ typedef struct nox_client_options {
      *  workspace, host name, /tmp, the filter): about 2.5 ms instead of 8
      *  (docs/performance.md). Otherwise a spare is a started nox-init
      *  launcher, which saves the spawn. A create takes the oldest spare and
-     *  its replacement starts 25 ms later, out of the way of the first
+     *  its replacement starts when that sandbox's first command is over,
+     *  or 25 ms later if that comes first: out of the way of the first
      *  command. Spares are shared by the process's clients alike (same
      *  nox-init, same state directory), leave when the process ends, and
      *  until then cost what an idle sandbox does (a prepared holder is

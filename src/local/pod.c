@@ -258,12 +258,15 @@ static int start_launcher(const char *init_path, pid_t *ret_pid, int *ret_sock, 
  * isolation, gone one step further: prepared holders, whose namespaces,
  * uid slot, root file system and loopback are made, waiting for their
  * sandbox. A create takes the oldest spare and, once its holder is ready,
- * has the thread start a replacement REFILL_DELAY_MS later. Neither the
- * create nor its caller waits for a spawn. (A replacement started while the
+ * has the thread start a replacement when the sandbox's first command is
+ * over, or REFILL_DELAY_MS later if that comes first. Neither the create
+ * nor its caller waits for a spawn. (A replacement started while the
  * holder set up competed with it for the CPU, and one started by the create
  * itself made the create wait for the spawn: each gave back most of the
  * gain on 2 cores. One started the moment the holder was ready doubled the
- * first command's time, even from a SCHED_IDLE thread: docs/performance.md.)
+ * first command's time, even from a SCHED_IDLE thread; one that waited the
+ * whole delay left creates back to back without a spare half of the time:
+ * docs/performance.md.)
  *
  * Claiming a prepared holder (claim_spare): the library moves it into the
  * sandbox's cgroups, records its uid slot under the sandbox's id, and sends
@@ -287,9 +290,9 @@ static int start_launcher(const char *init_path, pid_t *ret_pid, int *ret_sock, 
  * condition are made fresh in the child (pthread_atfork, registered by the
  * first create with spares). */
 
-/* How long after a create took a spare its replacement starts: time for
- * the first command, which a replacement being made slowed from 3.6 to 5.4
- * to 6.2 ms (median) on 2 cores. */
+/* How long after a create took a spare its replacement starts at the
+ * latest: time for the first command, which a replacement being made
+ * slowed from 3.6 to 5.4 to 6.2 ms (median) on 2 cores. */
 #define REFILL_DELAY_MS 25
 
 /* A launcher (its pid and channel), or a prepared holder. */
@@ -308,10 +311,16 @@ static pthread_mutex_t spares_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t spares_cond = PTHREAD_COND_INITIALIZER;
 static spare spares[NOX_MAX_SPARE_LAUNCHERS]; /* oldest first */
 static size_t n_spares;
-/* When the replacements of spares taken may start (CLOCK_REALTIME, as the
- * condition waits), earliest first. */
-static struct timespec refill_due[NOX_MAX_SPARE_LAUNCHERS];
-static size_t n_refill_due;
+/* The replacements of spares taken, earliest first: when each may start
+ * (CLOCK_REALTIME, as the condition waits), and the sandbox directory
+ * whose first command brings that forward (0/0 once it has). */
+typedef struct refill {
+    struct timespec due;
+    dev_t dev;
+    ino_t ino;
+} refill;
+static refill refills[NOX_MAX_SPARE_LAUNCHERS];
+static size_t n_refills;
 static unsigned spares_want; /* the most any client of the process asked for */
 static pid_t spares_owner;   /* the process the spares and the thread are of */
 static pool_key spares_key;  /* .init NULL until the first wake */
@@ -506,11 +515,11 @@ static void *spares_main(void *arg)
         clock_gettime(CLOCK_REALTIME, &now);
         /* A backoff after a failure, or a replacement not due yet. */
         const struct timespec *until = before(&now, &backoff) ? &backoff
-                                       : n_refill_due && before(&now, &refill_due[0])
-                                           ? &refill_due[0]
+                                       : n_refills && before(&now, &refills[0].due)
+                                           ? &refills[0].due
                                            : NULL;
         if (n_spares >= spares_want || spares_owner != me) {
-            n_refill_due = 0;
+            n_refills = 0;
             pthread_cond_wait(&spares_cond, &spares_lock);
             continue;
         }
@@ -519,8 +528,8 @@ static void *spares_main(void *arg)
             pthread_cond_timedwait(&spares_cond, &spares_lock, &t);
             continue;
         }
-        if (n_refill_due)
-            memmove(&refill_due[0], &refill_due[1], --n_refill_due * sizeof *refill_due);
+        if (n_refills)
+            memmove(&refills[0], &refills[1], --n_refills * sizeof *refills);
         pool_key k = spares_key;
         k.init = strdup(spares_key.init);
         int state_fd = k.prepare ? fcntl(spares_state_fd, F_DUPFD_CLOEXEC, 3) : -1;
@@ -554,10 +563,12 @@ static void *spares_main(void *arg)
 
 /* Makes the pool this process's and @p l's kind, starting its thread in
  * this process if needed, raises its size to @p l's number and wakes the
- * thread; @p took: a create took a spare, whose replacement is due
- * REFILL_DELAY_MS from now. Spares it drops are handled after the lock:
- * this process's own are ended, a forked parent's are only closed. */
-static void wake_spares(nox_local *l, bool took)
+ * thread. @p took_sbfd: the directory of a sandbox that took a spare
+ * (else -1), whose replacement is due REFILL_DELAY_MS from now or at the
+ * end of that sandbox's first command (spares_command_done). Spares it
+ * drops are handled after the lock: this process's own are ended, a
+ * forked parent's are only closed. */
+static void wake_spares(nox_local *l, int took_sbfd)
 {
     unsigned want = l->base.opts->spare_launchers;
     if (!want)
@@ -605,14 +616,18 @@ static void wake_spares(nox_local *l, bool took)
     }
     if (want > spares_want)
         spares_want = want;
-    if (took && n_refill_due < NOX_MAX_SPARE_LAUNCHERS) {
-        struct timespec *due = &refill_due[n_refill_due++];
-        clock_gettime(CLOCK_REALTIME, due);
-        due->tv_nsec += REFILL_DELAY_MS * 1000000L;
-        if (due->tv_nsec >= 1000000000L) {
-            due->tv_sec++;
-            due->tv_nsec -= 1000000000L;
+    struct stat st;
+    if (took_sbfd >= 0 && n_refills < NOX_MAX_SPARE_LAUNCHERS) {
+        refill *r = &refills[n_refills++];
+        clock_gettime(CLOCK_REALTIME, &r->due);
+        r->due.tv_nsec += REFILL_DELAY_MS * 1000000L;
+        if (r->due.tv_nsec >= 1000000000L) {
+            r->due.tv_sec++;
+            r->due.tv_nsec -= 1000000000L;
         }
+        bool known = fstat(took_sbfd, &st) == 0;
+        r->dev = known ? st.st_dev : 0;
+        r->ino = known ? st.st_ino : 0;
     }
     pthread_cond_signal(&spares_cond);
 out:
@@ -621,6 +636,26 @@ out:
         spare_discard(&drop[i], drop_prepared, drop_state_fd, ours);
     if (drop_state_fd >= 0)
         close(drop_state_fd);
+}
+
+/* A command in the sandbox at @p sbfd is over: if that sandbox took a
+ * spare whose replacement is not due yet, it is due now. */
+static void spares_command_done(int sbfd)
+{
+    struct stat st;
+    if (fstat(sbfd, &st) < 0)
+        return;
+    pthread_mutex_lock(&spares_lock);
+    for (size_t i = 0; i < n_refills; i++) {
+        if (refills[i].ino != st.st_ino || refills[i].dev != st.st_dev)
+            continue;
+        memmove(&refills[1], &refills[0], i * sizeof *refills);
+        refills[0] = (refill){ .dev = 0, .ino = 0 };
+        clock_gettime(CLOCK_REALTIME, &refills[0].due);
+        pthread_cond_signal(&spares_cond);
+        break;
+    }
+    pthread_mutex_unlock(&spares_lock);
 }
 
 bool nox__spare_owner_alive(const char *owner)
@@ -718,7 +753,7 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
     if (prep && prep->sock >= 0) {
         if (claim_spare(prep, sbfd, m, &cfg, ls, ex) == 0) {
             close(steal_fd(&prep->sock));
-            wake_spares(l, true);
+            wake_spares(l, sbfd);
             m->holder_pid = prep->pid;
             m->holder_start = prep->start;
             return 0;
@@ -759,7 +794,7 @@ int nox__pod_start(nox_local *l, const char *id, const char *dir, int sbfd, nox_
                                 "start the holder of sandbox `%s` (nox-init gave no answer)", id);
     }
     /* The next create's launcher starts on the spares' thread. */
-    wake_spares(l, took);
+    wake_spares(l, took ? sbfd : -1);
     reap_child(pid);
     if (op == NOX_OP_FAIL) {
         int code = m->isolated ? NOX_E_ISOLATION : NOX_E_EXEC;
@@ -1132,5 +1167,7 @@ out:
         close(cs[i].fd);
         nox__buf_free(&cs[i].buf);
     }
+    if (opts->spare_launchers)
+        spares_command_done(sbfd);
     return r;
 }
