@@ -545,12 +545,19 @@ static void serve(int listen_fd)
             while (read(sigfd, &si, sizeof si) == sizeof si) {
                 if (si.ssi_signo == SIGCHLD)
                     continue;
+                /* Sent by a process of the sandbox (the kernel gives the
+                 * sender's pid as 0 only when it is outside our pid
+                 * namespace): ignored, as the kernel ignores signals to
+                 * an init that has no handler for them. A command must
+                 * not stop its own sandbox with `kill 1`. */
+                if (si.ssi_pid != 0 && (cfg->flags & NOX_CFGF_ISOLATED))
+                    continue;
                 /* The library moved the expiry earlier. */
                 if (si.ssi_signo == SIGUSR1) {
                     next_expiry = 0;
                     continue;
                 }
-                /* SIGTERM and friends (from the host): stop the sandbox. */
+                /* SIGTERM and friends from the host: stop the sandbox. */
                 kill_everything();
                 _exit(0);
             }

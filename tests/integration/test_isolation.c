@@ -222,6 +222,20 @@ static void test_processes_isolated(void **s)
     r = nox_test_sh(client, "iso-other", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '");
     assert_non_null(strstr(r->stdout_data, "sleep 5151"));
     nox_exec_result_free(r);
+    /* Nor can a command stop its sandbox by signalling pid 1: the signals
+     * the holder acts on from the host (TERM, INT, HUP: stop; USR1: read
+     * the expiry again) are ignored from inside. The sandbox's background
+     * process and the holder are still there afterwards. */
+    r = sh("sleep 5353 >/dev/null 2>&1 & for s in TERM INT HUP USR1; do kill -$s 1; done; "
+           "sleep 0.3; echo alive");
+    assert_int_equal(r->exit_code, 0);
+    assert_string_equal(r->stdout_data, "alive\n");
+    nox_exec_result_free(r);
+    r = sh("cat /proc/1/comm /proc/[0-9]*/cmdline | tr '\\0' ' '");
+    assert_int_equal(r->exit_code, 0);
+    assert_non_null(strstr(r->stdout_data, "nox-init"));
+    assert_non_null(strstr(r->stdout_data, "sleep 5353"));
+    nox_exec_result_free(r);
 }
 
 static void test_network_loopback_only(void **s)
