@@ -621,7 +621,11 @@ static void test_sweep_removes_crash_leftovers(void **s)
     NEED_CLIENT();
     create("survivor");
     /* What a process killed mid-upload and mid-delete leaves: an unlocked
-     * staging directory and a uid slot whose sandbox is gone. */
+     * staging directory and a uid slot whose sandbox is gone. (The
+     * staging area exists from the first upload on.) */
+    char *staging = nox_test_strf("%s/sandboxes/survivor/staging", state);
+    assert_true(mkdir(staging, 0700) == 0 || errno == EEXIST);
+    free(staging);
     char *orphan = nox_test_strf("%s/sandboxes/survivor/staging/.nox-extract-dead00", state);
     assert_int_equal(mkdir(orphan, 0700), 0);
     char *inside = nox_test_strf("%s/half.txt", orphan);
