@@ -264,8 +264,8 @@ static int start_launcher(const char *init_path, pid_t *ret_pid, int *ret_sock, 
  * holder set up competed with it for the CPU, and one started by the create
  * itself made the create wait for the spawn: each gave back most of the
  * gain on 2 cores. One started the moment the holder was ready doubled the
- * first command's time, even from a SCHED_IDLE thread; one that waited the
- * whole delay left creates back to back without a spare half of the time:
+ * first command's time, even from a SCHED_IDLE thread; one that always
+ * waited the whole delay fell behind creates made back to back:
  * docs/performance.md.)
  *
  * Claiming a prepared holder (claim_spare): the library moves it into the
@@ -577,6 +577,8 @@ static void wake_spares(nox_local *l, int took_sbfd)
     size_t n_drop = 0;
     bool ours = true, drop_prepared = false;
     int drop_state_fd = -1;
+    struct stat took_st;
+    bool took_known = took_sbfd >= 0 && fstat(took_sbfd, &took_st) == 0;
     pthread_once(&spares_once, spares_register);
     pthread_mutex_lock(&spares_lock);
     pid_t me = getpid();
@@ -616,7 +618,6 @@ static void wake_spares(nox_local *l, int took_sbfd)
     }
     if (want > spares_want)
         spares_want = want;
-    struct stat st;
     if (took_sbfd >= 0 && n_refills < NOX_MAX_SPARE_LAUNCHERS) {
         refill *r = &refills[n_refills++];
         clock_gettime(CLOCK_REALTIME, &r->due);
@@ -625,9 +626,8 @@ static void wake_spares(nox_local *l, int took_sbfd)
             r->due.tv_sec++;
             r->due.tv_nsec -= 1000000000L;
         }
-        bool known = fstat(took_sbfd, &st) == 0;
-        r->dev = known ? st.st_dev : 0;
-        r->ino = known ? st.st_ino : 0;
+        r->dev = took_known ? took_st.st_dev : 0;
+        r->ino = took_known ? took_st.st_ino : 0;
     }
     pthread_cond_signal(&spares_cond);
 out:
@@ -642,8 +642,15 @@ out:
  * spare whose replacement is not due yet, it is due now. */
 static void spares_command_done(int sbfd)
 {
+    /* Every exec comes here: the fstat only while some sandbox's first
+     * command is awaited. */
+    bool awaited = false;
+    pthread_mutex_lock(&spares_lock);
+    for (size_t i = 0; i < n_refills && !awaited; i++)
+        awaited = refills[i].ino != 0;
+    pthread_mutex_unlock(&spares_lock);
     struct stat st;
-    if (fstat(sbfd, &st) < 0)
+    if (!awaited || fstat(sbfd, &st) < 0)
         return;
     pthread_mutex_lock(&spares_lock);
     for (size_t i = 0; i < n_refills; i++) {
